@@ -1,0 +1,5 @@
+import sys
+
+from lossmath.cli import main
+
+sys.exit(main())

@@ -1,0 +1,65 @@
+"""Array-namespace plumbing shared by every numerical module.
+
+Every formula in lossmath is written once against the array API standard
+(``xp.exp``, ``xp.where``, ...), so the same expression runs on NumPy, PyTorch,
+JAX, CuPy or Dask arrays and accuracy cannot drift between backends.
+NumPy is the default and the fast path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+__all__ = ["as_float_array", "floating_dtype", "get_namespace", "numpy_errstate"]
+
+
+def get_namespace(*arrays: Any) -> Any:
+    """Return the array namespace of ``arrays``, NumPy for lists and scalars.
+
+    ``None`` entries are ignored, so optional arguments can be passed as they are.
+    """
+    present = [a for a in arrays if a is not None and not _is_plain(a)]
+    if not present:
+        return array_api_compat.array_namespace(np.empty(0))
+    return array_api_compat.array_namespace(*present)
+
+
+def _is_plain(a: Any) -> bool:
+    return isinstance(a, list | tuple | int | float | bool | np.generic)
+
+
+def is_numpy(xp: Any) -> bool:
+    return array_api_compat.is_numpy_namespace(xp)
+
+
+def floating_dtype(xp: Any, x: Any) -> Any:
+    """The dtype results take for input ``x``: its own if floating, else float64."""
+    if xp.isdtype(x.dtype, "real floating"):
+        return x.dtype
+    return xp.float64
+
+
+def as_float_array(xp: Any, x: Any, dtype: Any = None) -> Any:
+    """``x`` as an array of ``xp`` with a real floating dtype (``dtype`` if given)."""
+    if _is_plain(x):
+        x = np.asarray(x)
+        xp = get_namespace(x)
+    if dtype is None:
+        dtype = floating_dtype(xp, x)
+    if x.dtype != dtype:
+        x = xp.astype(x, dtype)
+    return x
+
+
+def numpy_errstate() -> contextlib.AbstractContextManager:
+    """Silence floating-point warnings of branch-free formulas.
+
+    The stable formulas evaluate both sides of an ``xp.where`` and keep the
+    accurate one; the discarded side may overflow or divide by zero, which NumPy
+    would report as a ``RuntimeWarning`` though the result is exact.
+    """
+    return np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore")

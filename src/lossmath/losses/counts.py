@@ -1,0 +1,220 @@
+"""Losses for counts and positive amounts with the log link, ``ŷ = eᶻ``.
+
+Accuracy note: Tweedie needs ``exp(a z)`` for a non-integer ``a``. The rounding
+error of the product ``a z`` (up to ``|a z|·2⁻⁵³``) would become a *relative*
+error of ``exp`` — about ``|a z|`` ulps, hundreds at ``z = ±700``. The product's
+exact remainder is recovered with Dekker's error-free TwoProduct and folded back
+as ``exp(a z) ≈ e^{fl(a z)} (1 + err)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from lossmath._validation import Interval, check_param
+from lossmath.links import Log
+from lossmath.losses._base import ScalarLoss
+from lossmath.losses._registry import register
+
+__all__ = ["Gamma", "Poisson", "Tweedie"]
+
+
+def _split(xp, x):
+    """Dekker's split of ``x`` into a high part of half the mantissa and the rest."""
+    factor = 134217729.0 if x.dtype == xp.float64 else 4097.0  # 2^27 + 1, 2^12 + 1
+    c = factor * x
+    hi = c - (c - x)
+    return hi, x - hi
+
+
+def _exp_of_product(xp, a: float, z):
+    """``exp(a z)`` to a few ulps, ``a`` a Python float, ``z`` an array."""
+    a_hi = xp.asarray(a, dtype=z.dtype)
+    # In float32, ``a`` itself does not fit: carry its rounding error along.
+    a_lo = xp.asarray(a - float(a_hi), dtype=z.dtype)
+    prod = a_hi * z
+    ah, al = _split(xp, xp.full_like(z, float(a_hi)))
+    zh, zl = _split(xp, z)
+    err = (((ah * zh - prod) + ah * zl) + al * zh) + al * zl + a_lo * z
+    # The split overflows for |z| near the top of the range, where exp is 0 or inf anyway.
+    err = xp.where(xp.isfinite(err), err, xp.zeros_like(err))
+    # e (1 + err), not e + e err: keeps inf (and 0) where exp over- (under-)flows.
+    return xp.exp(prod) * (1 + err)
+
+
+class _LogLinkLoss(ScalarLoss):
+    @property
+    def link(self) -> Log:
+        return Log()
+
+    @property
+    def is_convex(self) -> bool:
+        return True
+
+    @property
+    def is_smooth(self) -> bool:
+        return True
+
+    @property
+    def hessian_bound(self) -> float:
+        return math.inf
+
+    #: Exponent ``a`` of the mean-dependent term ``e^{a z}/a`` (``a = 2 − power``).
+    _mean_exponent = 1.0
+
+    def baseline(self, y, sample_weight=None) -> float:
+        y, w = self._baseline_input(y, sample_weight)
+        mean = float(np.sum(w * y) / np.sum(w))
+        if mean > 0:
+            return math.log(mean)
+        # All targets 0: the infimum is at −∞; here e^{a z}/a ≤ eps, within machine precision.
+        return math.log(float(np.finfo(np.float64).eps)) / self._mean_exponent
+
+
+@register("poisson")
+@dataclass(frozen=True)
+class Poisson(_LogLinkLoss):
+    r"""Poisson deviance up to constants, the Poisson negative log-likelihood.
+
+    .. math::
+
+        ℓ = e^z - y z,\qquad g = e^z - y,\qquad H = e^z.
+
+    Domain: ``y ≥ 0``. Link: log (canonical). ``g`` (near ``eᶻ = y``) and ``ℓ``
+    (near its minimum ``y − y log y``) are differences of two rounded terms that
+    cancel because of the data; their accuracy is stated relative to the larger
+    term (``docs/accuracy.md``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lossmath.losses import Poisson
+    >>> Poisson().value_gradient_hessian(np.array([2.0]), np.array([0.0]))
+    (array([1.]), array([-1.]), array([1.]))
+    """
+
+    distribution = "poisson"
+    y_interval = Interval(0.0, math.inf, True)
+
+    @property
+    def canonical_link(self) -> bool:
+        return True
+
+    def _kernel(self, xp, y, z, value, gradient, hessian):
+        e = xp.exp(z)
+        v = e - y * z if value else None
+        g = e - y if gradient else None
+        return v, g, (e if hessian else None)
+
+
+@register("gamma")
+@dataclass(frozen=True)
+class Gamma(_LogLinkLoss):
+    r"""Gamma deviance up to constants, the Gamma negative log-likelihood.
+
+    .. math::
+
+        ℓ = y e^{-z} + z,\qquad g = 1 - y e^{-z},\qquad H = y e^{-z}.
+
+    Where ``e^{−z}`` overflows or is subnormal, ``y e^{−z}`` is computed as
+    ``(y e^{−z/2}) e^{−z/2}`` so it stays accurate wherever the product is
+    representable. Domain: ``y > 0``. Link: log (not
+    canonical). Fisher weight: ``E[y] e^{−z} = 1``. ``g`` and ``ℓ`` cancel near the
+    optimum ``eᶻ = y``; their accuracy is stated relative to the larger term.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lossmath.losses import Gamma
+    >>> Gamma().value_gradient_hessian(np.array([1.0]), np.array([0.0]))
+    (array([1.]), array([0.]), array([1.]))
+    """
+
+    distribution = "gamma"
+    y_interval = Interval(0.0, math.inf)
+
+    def _kernel(self, xp, y, z, value, gradient, hessian):
+        e = xp.exp(-z)
+        half = xp.exp(-0.5 * z)
+        # y e^{−z} in one rounding where e^{−z} is a normal float; beyond, the split
+        # (y e^{−z/2}) e^{−z/2} keeps it finite wherever the product is representable.
+        normal = xp.isfinite(e) & (e >= xp.finfo(z.dtype).smallest_normal)
+        ye = xp.where(normal, y * e, (y * half) * half)
+        v = ye + z if value else None
+        g = 1 - ye if gradient else None
+        return v, g, (ye if hessian else None)
+
+    def _fisher(self, xp, y, z):
+        return xp.ones_like(z)
+
+
+@register("tweedie")
+@dataclass(frozen=True)
+class Tweedie(_LogLinkLoss):
+    r"""Tweedie deviance up to constants, for ``1 < p < 2`` (compound Poisson-Gamma).
+
+    .. math::
+
+        ℓ = \frac{e^{(2-p)z}}{2-p} - \frac{y\,e^{(1-p)z}}{1-p},\qquad
+        g = e^{(2-p)z} - y\,e^{(1-p)z},
+
+        H = (2-p)\,e^{(2-p)z} + (p-1)\,y\,e^{(1-p)z}.
+
+    ``ℓ`` and ``H`` add positive terms; ``g`` cancels near ``eᶻ = y`` and its
+    accuracy is stated relative to the larger term. Domain: ``y ≥ 0``. Link: log
+    (not canonical). Fisher weight: ``e^{(2−p)z}``, the expected Hessian.
+
+    Parameters
+    ----------
+    power : float, default 1.5
+        Variance power ``p ∈ (1, 2)``; ``p = 1`` is ``poisson`` and ``p = 2``
+        ``gamma`` (the formula above is singular there).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lossmath.losses import Tweedie
+    >>> Tweedie(power=1.5).gradient(np.array([1.0]), np.array([0.0]))
+    array([0.])
+    """
+
+    power: float = 1.5
+    distribution = "tweedie"
+    y_interval = Interval(0.0, math.inf, True)
+
+    def __post_init__(self):
+        if self.power in (1, 2) and not isinstance(self.power, bool):
+            other = "poisson" if self.power == 1 else "gamma"
+            raise ValueError(
+                f"tweedie: power must lie in (1, 2); got power = {self.power!r} — "
+                f"use get_loss({other!r}) for that power"
+            )
+        p = check_param(self.name, "power", self.power, Interval(1.0, 2.0))
+        object.__setattr__(self, "power", p)
+
+    @property
+    def _mean_exponent(self) -> float:
+        return 2 - self.power
+
+    def _kernel(self, xp, y, z, value, gradient, hessian):
+        p = self.power
+        # 1 − p and 2 − p are exact for p in (1, 2) (Sterbenz).
+        e1 = _exp_of_product(xp, 1 - p, z)
+        e2 = _exp_of_product(xp, 2 - p, z)
+        ye1 = y * e1
+        v = e2 / (2 - p) + ye1 / (p - 1) if value else None
+        g = None
+        if gradient:
+            # e^{(1−p)z} (eᶻ − y): near eᶻ = y the subtraction is exact (Sterbenz),
+            # leaving only the rounding of eᶻ; e2 − y e1 would add those of both terms.
+            ez = xp.exp(z)
+            normal = xp.isfinite(ez) & (ez >= xp.finfo(z.dtype).smallest_normal)
+            g = xp.where(normal, e1 * (ez - y), e2 - ye1)
+        h = (2 - p) * e2 + (p - 1) * ye1 if hessian else None
+        return v, g, h
+
+    def _fisher(self, xp, y, z):
+        return _exp_of_product(xp, 2 - self.power, z)

@@ -1,0 +1,326 @@
+r"""Multiclass cross-entropy with the softmax link.
+
+Accuracy notes
+--------------
+With ``m = max_k z_k`` and ``e_k = exp(z_k − m)`` (``e = 1`` at the argmax):
+
+* The rounding of ``z_k − m`` would cost ``|z_k − m|`` ulps of relative accuracy in
+  ``e_k`` — hundreds at logit gaps of hundreds. Knuth's TwoSum recovers the
+  subtraction's exact remainder ``δ`` and ``e_k = exp(fl(z_k − m)) (1 + δ)``.
+* ``1 − p_k = S₋ₖ / S`` with ``S₋ₖ = Σ_{j≠k} e_j`` summed directly (for the
+  argmax) or as ``1 + (R − e_k)`` with ``R`` the sum over non-argmax classes,
+  never as ``1 − p_k``, which cancels for a confident prediction. The gradient of
+  a well-classified sample (``−(1 − p_c)``, tiny) and the Hessian diagonal
+  ``p_k (1 − p_k)`` keep their relative accuracy.
+* ``lse − z_k = (m − z_k) + log1p(R)`` adds non-negative terms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lossmath._array import get_namespace, numpy_errstate
+from lossmath._validation import Interval, check_finite, check_param, to_float
+from lossmath.links import Softmax
+from lossmath.losses._base import Loss
+from lossmath.losses._registry import register
+
+__all__ = ["Multinomial"]
+
+
+def _softmax_parts(xp, z):
+    """``(m, e, is_max, rest, s, s_minus)`` of the rows of ``z``; see the module notes."""
+    k = z.shape[1]
+    m = xp.max(z, axis=1)
+    is_max = xp.arange(k)[None, :] == xp.argmax(z, axis=1)[:, None]
+    mm = m[:, None]
+    d = z - mm
+    bb = d - z
+    err = (z - (d - bb)) + (-mm - bb)  # TwoSum: d + err == z − m exactly
+    ed = xp.exp(d)
+    e = ed + ed * err  # d ≤ 0, so no inf·0; rounds once less than ed (1 + err)
+    zero = xp.zeros_like(e)
+    rest = xp.sum(xp.where(is_max, zero, e), axis=1)
+    s = 1 + rest
+    s_minus = xp.where(is_max, rest[:, None], 1 + (rest[:, None] - e))
+    return m, e, is_max, rest, s, s_minus
+
+
+@register("multinomial")
+@dataclass(frozen=True)
+class Multinomial(Loss):
+    r"""Softmax cross-entropy, the categorical negative log-likelihood.
+
+    For targets ``y`` (integer labels, or probability rows) smoothed to
+    ``y' = (1 − ε) y + ε/K`` and class weights ``w``, let ``a_k = w_k y'_k``,
+    ``ā = Σ_k a_k`` and ``p = softmax(z)``:
+
+    .. math::
+
+        ℓ = -\sum_k a_k \log p_k = \sum_k a_k\,(\operatorname{logsumexp}(z) - z_k),
+
+        g = ā\,p - a,\qquad H = ā\,(\operatorname{diag}(p) - p p^\top).
+
+    Without smoothing and weights, and with rows summing to one, ``ℓ =
+    logsumexp(z) − Σ_k y_k z_k`` and ``g = p − y`` (canonical link). ``H`` is
+    PSD and its rows sum to zero; ``gradient_hessian`` returns its diagonal,
+    :meth:`hessian` the full ``(n, K, K)`` matrices; ``sqrt_hessian`` is
+    ``√ā (diag(√p) − p √pᵀ)``.
+
+    Domain: ``y`` integer labels ``0 ≤ y < K`` of shape ``(n,)`` or rows of
+    probabilities of shape ``(n, K)``; ``z`` of shape ``(n, K)``, ``K ≥ 2``.
+    Link: softmax.
+
+    Parameters
+    ----------
+    label_smoothing : float, default 0.0
+        ``ε ∈ [0, 1]``: mix the targets with the uniform distribution, as
+        PyTorch's ``CrossEntropyLoss(label_smoothing=ε)``.
+    class_weight : array-like of shape (K,), optional
+        Positive weight of each class (``−Σ_k w_k y'_k log p_k``).
+    n_classes : int, optional
+        ``K``; by default taken from ``z`` (or ``class_weight``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lossmath.losses import Multinomial
+    >>> loss = Multinomial()
+    >>> z = np.array([[0.0, 0.0, 0.0]])
+    >>> loss.value(np.array([2]), z)  # log 3
+    array([1.09861229])
+    >>> loss.gradient(np.array([2]), z)
+    array([[ 0.33333333,  0.33333333, -0.66666667]])
+    """
+
+    label_smoothing: float = 0.0
+    class_weight: Any = None
+    n_classes: int | None = None
+    distribution = "categorical"
+
+    def __post_init__(self):
+        eps = check_param(
+            self.name, "label_smoothing", self.label_smoothing, Interval(0.0, 1.0, True, True)
+        )
+        object.__setattr__(self, "label_smoothing", eps)
+        if self.class_weight is not None:
+            w = np.asarray(self.class_weight, dtype=np.float64)
+            if w.ndim != 1 or w.size < 2:
+                raise ValueError(
+                    f"multinomial: class_weight must be a 1-D array of K >= 2 weights; "
+                    f"got shape {w.shape}"
+                )
+            if not np.all(np.isfinite(w) & (w > 0)):
+                raise ValueError(
+                    f"multinomial: class_weight must be positive and finite; got {w.tolist()}"
+                )
+            object.__setattr__(self, "class_weight", tuple(float(x) for x in w))
+        if self.n_classes is not None:
+            if isinstance(self.n_classes, bool) or not isinstance(self.n_classes, int | np.integer):
+                raise TypeError(f"multinomial: n_classes must be an int; got {self.n_classes!r}")
+            if self.n_classes < 2:
+                raise ValueError(f"multinomial: n_classes must be >= 2; got {self.n_classes}")
+            if self.class_weight is not None and len(self.class_weight) != self.n_classes:
+                raise ValueError(
+                    f"multinomial: class_weight has {len(self.class_weight)} entries but "
+                    f"n_classes = {self.n_classes}"
+                )
+            object.__setattr__(self, "n_classes", int(self.n_classes))
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def link(self) -> Softmax:
+        return Softmax()
+
+    @property
+    def n_outputs(self) -> int | None:
+        """``K``, or ``None`` until given (then taken from ``z.shape[1]``)."""
+        if self.n_classes is not None:
+            return self.n_classes
+        return None if self.class_weight is None else len(self.class_weight)
+
+    @property
+    def is_convex(self) -> bool:
+        return True
+
+    @property
+    def is_smooth(self) -> bool:
+        return True
+
+    @property
+    def canonical_link(self) -> bool:
+        return self.label_smoothing == 0 and self.class_weight is None
+
+    @property
+    def hessian_bound(self) -> float:
+        # λ_max(diag(p) − p pᵀ) ≤ 1/2, reached at two classes with p = 1/2; ā ≤ max w.
+        return 0.5 * (1.0 if self.class_weight is None else max(self.class_weight))
+
+    # ---------------------------------------------------------------- validation
+    def _check_z_shape(self, z):
+        k = self.n_outputs
+        if z.ndim != 2 or z.shape[1] < 2 or (k is not None and z.shape[1] != k):
+            expected = f"(n_samples, {k})" if k is not None else "(n_samples, K) with K >= 2"
+            raise ValueError(f"{self.name}: z must have shape {expected}; got {tuple(z.shape)}")
+
+    def _row_tolerance(self, dtype, k: int) -> float:
+        return 64 * k * float(np.finfo(np.dtype(str(dtype).split(".")[-1])).eps)
+
+    def _check_labels(self, xp, y, k: int | None) -> None:
+        check_finite(self.name, "y", xp, y)
+        whole = y == xp.round(y)
+        if not bool(xp.all(whole)):
+            raise ValueError(
+                f"{self.name}: integer labels y must be whole numbers; got {float(y[~whole][0])!r}"
+            )
+        high = math.inf if k is None else k - 1
+        Interval(0.0, high, True, True).check(self.name, "y (class labels)", xp, y)
+
+    def _check_rows(self, xp, y) -> None:
+        check_finite(self.name, "y", xp, y)
+        Interval(0.0, low_inclusive=True).check(self.name, "y (probability rows)", xp, y)
+        sums = xp.sum(y, axis=1)
+        tol = self._row_tolerance(y.dtype, y.shape[1])
+        off = xp.abs(sums - 1) > tol
+        if bool(xp.any(off)):
+            raise ValueError(
+                f"{self.name}: probability rows y must sum to 1; got a row summing to "
+                f"{float(sums[off][0])!r}"
+            )
+
+    def _validate_y(self, xp, y, z, check_input):
+        n, k = z.shape
+        # Checked in its own dtype (the row-sum tolerance depends on it), then cast.
+        y = to_float(self.name, "y", xp, y)
+        if tuple(y.shape) == (n,):
+            if check_input:
+                self._check_labels(xp, y, k)
+            y = xp.astype(y[:, None] == xp.arange(k, dtype=y.dtype)[None, :], z.dtype)
+        elif tuple(y.shape) == (n, k):
+            if check_input:
+                self._check_rows(xp, y)
+            y = xp.astype(y, z.dtype)
+        else:
+            raise ValueError(
+                f"{self.name}: y must be labels of shape ({n},) or probability rows of "
+                f"shape ({n}, {k}) to match z; got shape {tuple(y.shape)}"
+            )
+        return self._target_weights(xp, y)
+
+    def _target_weights(self, xp, y):
+        """``a = w ⊙ ((1 − ε) y + ε/K)`` from one-hot or probability rows ``y``."""
+        eps = self.label_smoothing
+        if eps:
+            # y + (ε/K − ε y) rounds less than (1 − ε) y + ε/K: the correction is
+            # small, and a zero target becomes ε/K in one rounding.
+            y = y + (eps / y.shape[1] - eps * y)
+        if self.class_weight is not None:
+            y = y * xp.asarray(self.class_weight, dtype=y.dtype)[None, :]
+        return y
+
+    def check_target(self, y) -> None:
+        """Raise ``ValueError`` unless ``y`` holds labels ``(n,)`` or rows ``(n, K)``."""
+        xp = get_namespace(y)
+        y = to_float(self.name, "y", xp, y)
+        if y.ndim == 1:
+            self._check_labels(xp, y, self.n_outputs)
+        elif y.ndim == 2:
+            self._check_rows(xp, y)
+        else:
+            raise ValueError(
+                f"{self.name}: y must be labels (n,) or probability rows (n, K); "
+                f"got shape {tuple(y.shape)}"
+            )
+
+    # -------------------------------------------------------------------- kernel
+    def _kernel(self, xp, a, z, value, gradient, hessian):
+        m, e, _, rest, s, s_minus = _softmax_parts(xp, z)
+        v = g = h = None
+        if value:
+            v = xp.sum(a * ((m[:, None] - z) + xp.log1p(rest)[:, None]), axis=1)
+        if gradient or hessian:
+            abar = xp.sum(a, axis=1)[:, None]
+            p = e / s[:, None]
+            one_minus_p = s_minus / s[:, None]
+            if gradient:
+                g = p * (abar - a) - a * one_minus_p
+            if hessian:
+                h = (abar * p) * one_minus_p
+        return v, g, h
+
+    def hessian(self, y, z, sample_weight=None, *, check_input=True):
+        """Full Hessians ``sᵢ ā (diag(p) − p pᵀ)``, shape ``(n, K, K)``."""
+        xp, a, z, w, dtype = self._validate(y, z, sample_weight, check_input)
+        with numpy_errstate():
+            diag = self._kernel(xp, a, z, False, False, True)[2]
+            _, e, _, _, s, _ = _softmax_parts(xp, z)
+            p = e / s[:, None]
+            abar = xp.sum(a, axis=1)
+            full = -(abar[:, None, None] * p[:, :, None]) * p[:, None, :]
+            eye = xp.eye(z.shape[1], dtype=xp.bool)
+            full = xp.where(eye, diag[:, :, None], full)
+        return self._apply_weight(xp, w, full, dtype)
+
+    def hessian_vector_product(self, y, z, v, sample_weight=None, *, check_input=True):
+        """``sᵢ ā (p ⊙ v − p (pᵀ v))`` per sample, shape ``(n, K)``.
+
+        Written as ``ā p_k (S₋ₖ v_k − Σ_{j≠k} e_j v_j) / S`` so the diagonal term
+        keeps the accuracy of ``1 − p_k`` (see the module notes).
+        """
+        xp, a, z, w, dtype = self._validate(y, z, sample_weight, check_input)
+        v = self._validate_vector(xp, v, z)
+        with numpy_errstate():
+            _, e, is_max, _, s, s_minus = _softmax_parts(xp, z)
+            zero = xp.zeros_like(e)
+            ev = e * v
+            rest_v = xp.sum(xp.where(is_max, zero, ev), axis=1)[:, None]
+            v_max = xp.sum(xp.where(is_max, v, zero), axis=1)[:, None]
+            others = xp.where(is_max, rest_v, v_max + (rest_v - ev))
+            p = e / s[:, None]
+            abar = xp.sum(a, axis=1)[:, None]
+            hv = (abar * p) * ((s_minus * v - others) / s[:, None])
+        return self._apply_weight(xp, w, hv, dtype)
+
+    def sqrt_hessian(self, y, z, sample_weight=None, *, check_input=True):
+        """``S = √(sᵢ ā) (diag(√p) − p √pᵀ)`` with ``S Sᵀ = H``, shape ``(n, K, K)``."""
+        xp, a, z, w, dtype = self._validate(y, z, sample_weight, check_input)
+        with numpy_errstate():
+            _, e, _, _, s, s_minus = _softmax_parts(xp, z)
+            p = e / s[:, None]
+            rp = xp.sqrt(p)
+            diag = rp * (s_minus / s[:, None])
+            full = -p[:, :, None] * rp[:, None, :]
+            eye = xp.eye(z.shape[1], dtype=xp.bool)
+            full = xp.where(eye, diag[:, :, None], full)
+            scale = xp.sum(a, axis=1)
+            if w is not None:
+                scale = scale * w
+        return self._apply_weight(xp, None, xp.sqrt(scale)[:, None, None] * full, dtype)
+
+    def baseline(self, y, sample_weight=None):
+        """Centred log class frequencies ``log π − mean(log π)``, shape ``(K,)``.
+
+        ``π_k ∝ Σᵢ sᵢ a_ik`` (weighted, smoothed, class-weighted frequencies)
+        makes ``softmax(z) = π``, the minimiser over constants. A class that never
+        occurs has its infimum at ``−∞``; its frequency is floored at ``eps``,
+        which leaves the loss within machine precision of the infimum.
+        """
+        y = np.asarray(to_float(self.name, "y", get_namespace(y), y), dtype=np.float64)
+        self.check_target(y)
+        if y.ndim == 1:
+            k = self.n_outputs or int(y.max()) + 1
+            y = (y[:, None] == np.arange(k)[None, :]).astype(np.float64)
+        a = self._target_weights(np, y)
+        w = np.ones(a.shape[0]) if sample_weight is None else np.asarray(sample_weight, float)
+        if w.shape != (a.shape[0],):
+            raise ValueError(
+                f"{self.name}: sample_weight must have shape ({a.shape[0]},); got {w.shape}"
+            )
+        freq = w @ a
+        freq = freq / freq.sum()
+        log_pi = np.log(np.maximum(freq, np.finfo(np.float64).eps))
+        return log_pi - log_pi.mean()

@@ -1,0 +1,46 @@
+"""Shared fixtures: every registered loss with each of its parameter cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+from lossmath.checking import loss_cases
+
+settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True)
+settings.load_profile("ci")
+
+#: Every loss of the registry × its parameter cases; a new loss is tested here at once.
+CASES = loss_cases()
+SCALAR_CASES = [c for c in CASES if c.name != "multinomial"]
+MULTI_CASES = [c for c in CASES if c.name == "multinomial"]
+
+
+def case_id(loss) -> str:
+    return repr(loss)
+
+
+def small_batch(loss, dtype=np.float64, n: int = 7, seed: int = 3):
+    """A small valid batch ``(y, z)`` at moderate scores, plus weights."""
+    rng = np.random.default_rng(seed)
+    if loss.name == "multinomial":
+        k = loss.n_outputs or 4
+        y = rng.integers(0, k, n)
+        z = rng.normal(0, 2, (n, k))
+    else:
+        dom = loss.y_interval
+        if dom.binary or (dom.low == 0 and dom.high == 1):
+            y = rng.integers(0, 2, n).astype(float)
+        elif dom.low == 0:
+            y = rng.poisson(2.0, n) + (0.0 if dom.low_inclusive else 0.5)
+        else:
+            y = rng.normal(0, 2, n)
+        z = rng.normal(0, 2, n)
+    w = rng.uniform(0.5, 2.0, n)
+    return y.astype(dtype) if y.dtype.kind == "f" else y, z.astype(dtype), w.astype(dtype)
+
+
+@pytest.fixture(params=CASES, ids=case_id)
+def loss(request):
+    return request.param
