@@ -303,10 +303,12 @@ class Focal(_BinaryLoss):
 
     where ``α_t = α`` for ``y = 1``, ``1 − α`` for ``y = 0`` (1 when
     ``alpha=None``). ``γ = 0`` is the logistic loss. For ``γ > 0`` the exact
-    Hessian is negative for badly misclassified samples; the Fisher weight is
-    the expected Hessian under ``y ~ Bernoulli(σ(z))``, clipped below at 0
-    (see ``docs/accuracy.md`` for where that clip binds). Domain: ``y ∈ {0, 1}``.
-    Link: logit.
+    Hessian is negative for badly misclassified samples. The focal loss is not a
+    likelihood, and its *expected* Hessian under ``y ~ Bernoulli(σ(z))`` is
+    negative too for ``γ ≥ 1`` around ``|z| ≈ 3.5``; the Fisher weight is therefore
+    the expected squared score ``E[g²] = σ(z) g(1, z)² + σ(−z) g(0, z)²``, which
+    equals the expected Hessian for a likelihood (``γ = 0``) and is positive
+    everywhere. Domain: ``y ∈ {0, 1}``. Link: logit.
 
     Parameters
     ----------
@@ -385,10 +387,10 @@ class Focal(_BinaryLoss):
         if self.canonical_link:
             return self._kernel(xp, y, z, False, False, True)[2]
         one = xp.ones_like(z)
-        h1 = self._kernel(xp, one, z, False, False, True)[2]
-        h0 = self._kernel(xp, 0 * one, z, False, False, True)[2]
+        g1 = self._kernel(xp, one, z, False, True, False)[1]
+        g0 = self._kernel(xp, 0 * one, z, False, True, False)[1]
         p, q, _ = _sigmoid_pair(xp, z)
-        return xp.maximum(p * h1 + q * h0, 0 * one)
+        return p * (g1 * g1) + q * (g0 * g0)
 
     def baseline(self, y, sample_weight=None) -> float:
         y, w = self._baseline_input(y, sample_weight)
