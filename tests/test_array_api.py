@@ -38,3 +38,19 @@ def test_torch_float32_extremes_stay_finite():
     assert torch.all(torch.isfinite(v))
     assert torch.all(g.abs() > 0)
     assert torch.all(h > 0)
+
+
+@pytest.mark.parametrize("loss", CASES, ids=case_id)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_native_torch_evaluation_is_within_16_ulp(loss, dtype):
+    """PyTorch tensors are evaluated natively (float32 in float32): same accuracy bar."""
+    from lossmath.checking import ULP_TOLERANCE, sample_points, ulp_error
+    from lossmath.checking._checks import _flat_exact
+
+    for y, z in sample_points(loss, dtype, n_random=20):
+        ty, tz = torch.asarray(y), torch.asarray(z)
+        v, g, _ = loss.value_gradient_hessian(ty, tz)
+        computed = {"value": v, "gradient": g, "hessian": loss.hessian(ty, tz)}
+        for q, (ref, scale) in _flat_exact(loss, y, z).items():
+            err = ulp_error(computed[q].numpy().ravel(), ref, dtype, scale)
+            assert err.max() <= ULP_TOLERANCE, (q, err.max())

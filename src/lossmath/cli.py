@@ -139,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("losses", nargs="*", metavar="LOSS", help="loss names (default: all)")
     p.add_argument("--dtype", choices=["float32", "float64"], help="default: both")
-    p.add_argument("--points", type=int, default=40, help="random points per case (default 40)")
+    p.add_argument("--points", type=int, default=200, help="random points per case (default 200)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(run=_cmd_check)
     return parser

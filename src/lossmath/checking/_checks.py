@@ -123,10 +123,11 @@ def _multinomial_points(loss, dtype, rng, n_random):
     ks = [loss.n_outputs] if loss.n_outputs else [2, 3, 10]
     batches = []
     for k in ks:
-        z = rng.normal(0, 3, (n_random, k))
+        n = n_random + 2 * k + 3  # the structured rows below, then n_random random ones
+        z = rng.normal(0, 3, (n, k))
         # Logit gaps of hundreds, one class dominant or two tied at the top.
         gaps = np.array([0.0, -3.0, -ext / 2, -ext, -2 * ext][:k] + [-ext / 3] * max(0, k - 5))
-        labels = rng.integers(0, k, n_random)
+        labels = rng.integers(0, k, n)
         for i in range(k):
             # Row i peaks at class i: the target is the argmax, then a class far below it.
             z[i] = z[k + i] = np.roll(gaps, i) + rng.normal(0, 0.1)
@@ -134,7 +135,7 @@ def _multinomial_points(loss, dtype, rng, n_random):
         z[2 * k] = gaps + ext
         z[2 * k + 1] = 0.0
         z[2 * k + 2, :2] = ext
-        rows = rng.dirichlet(np.ones(k), n_random)
+        rows = rng.dirichlet(np.ones(k), n)
         rows[: 2 * k] = np.eye(k)[labels[: 2 * k]]  # one-hot rows must match integer labels
         batches.append((labels.astype(dtype), z.astype(dtype)))
         batches.append((rows.astype(dtype), z.astype(dtype)))

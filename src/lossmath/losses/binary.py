@@ -378,7 +378,9 @@ class Focal(_BinaryLoss):
         if gradient:
             g = (-s) * qg * ((gm * p) * big_l + q)
         if hessian:
-            h = p * qg * ((gm * big_l) * (gm * p - q) + (2 * gm + 1) * q)
+            # γL(γp − q) + (2γ+1)q grouped as q((2γ+1) − γL) + γ²Lp: the sign change
+            # happens in the first bracket, one subtraction of two accurate numbers.
+            h = p * qg * (q * ((2 * gm + 1) - gm * big_l) + (gm * gm) * (big_l * p))
         if a is not None:
             v, g, h = (None if r is None else a * r for r in (v, g, h))
         return v, g, h
