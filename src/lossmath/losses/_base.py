@@ -47,10 +47,18 @@ class Loss(ABC):
     y_interval: ClassVar[Interval] = Interval()
 
     # ----------------------------------------------------------------- properties
+    # Each loss sets these class attributes; a property is overridden only where a
+    # hyper-parameter decides (focal's γ, multinomial's class weights).
+    _link: ClassVar[Any]
+    _convex: ClassVar[bool]
+    _smooth: ClassVar[bool]
+    _canonical: ClassVar[bool] = False
+    _hessian_bound: ClassVar[float]
+
     @property
-    @abstractmethod
     def link(self) -> Any:
         """The :class:`~lossmath.links.Link` mapping ``z`` to ``ŷ``."""
+        return self._link
 
     @property
     def n_outputs(self) -> int | None:
@@ -58,24 +66,24 @@ class Loss(ABC):
         return 1
 
     @property
-    @abstractmethod
     def is_convex(self) -> bool:
         """Whether ``z ↦ ℓ(y, z)`` is convex for every valid ``y``."""
+        return self._convex
 
     @property
-    @abstractmethod
     def is_smooth(self) -> bool:
         """Whether ``ℓ`` is twice continuously differentiable in ``z`` (C²)."""
+        return self._smooth
 
     @property
     def canonical_link(self) -> bool:
         """Whether the link is canonical for the loss, i.e. ``g = ŷ − y``."""
-        return False
+        return self._canonical
 
     @property
-    @abstractmethod
     def hessian_bound(self) -> float:
         """``sup ∂²ℓ/∂z²`` over all valid ``y`` and ``z`` (``inf`` if unbounded)."""
+        return self._hessian_bound
 
     # ------------------------------------------------------------- to implement
     @abstractmethod

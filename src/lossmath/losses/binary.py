@@ -50,9 +50,7 @@ class _BinaryLoss(ScalarLoss):
 
     y_interval = _BINARY
 
-    @property
-    def link(self):
-        return Logit()
+    _link = Logit()
 
     def _class_weights(self, y, sample_weight):
         y, w = self._baseline_input(y, sample_weight)
@@ -86,21 +84,10 @@ class Logistic(_BinaryLoss):
     distribution = "bernoulli"
     y_interval = Interval(0.0, 1.0, True, True)
 
-    @property
-    def is_convex(self) -> bool:
-        return True
-
-    @property
-    def is_smooth(self) -> bool:
-        return True
-
-    @property
-    def canonical_link(self) -> bool:
-        return True
-
-    @property
-    def hessian_bound(self) -> float:
-        return 0.25
+    _convex = True
+    _smooth = True
+    _canonical = True
+    _hessian_bound = 0.25
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         p, q, log1p_t = _sigmoid_pair(xp, z)
@@ -144,21 +131,10 @@ class Hinge(_BinaryLoss):
     array([0.5, 1.5])
     """
 
-    @property
-    def link(self):
-        return Identity()
-
-    @property
-    def is_convex(self) -> bool:
-        return True
-
-    @property
-    def is_smooth(self) -> bool:
-        return False
-
-    @property
-    def hessian_bound(self) -> float:
-        return 0.0
+    _link = Identity()
+    _convex = True
+    _smooth = False
+    _hessian_bound = 0.0
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         s = 2 * y - 1
@@ -200,21 +176,10 @@ class SquaredHinge(_BinaryLoss):
     (array([0.25]), array([-1.]))
     """
 
-    @property
-    def link(self):
-        return Identity()
-
-    @property
-    def is_convex(self) -> bool:
-        return True
-
-    @property
-    def is_smooth(self) -> bool:
-        return False
-
-    @property
-    def hessian_bound(self) -> float:
-        return 2.0
+    _link = Identity()
+    _convex = True
+    _smooth = False
+    _hessian_bound = 2.0
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         s = 2 * y - 1
@@ -252,21 +217,10 @@ class Exponential(_BinaryLoss):
     array([1., 1.])
     """
 
-    @property
-    def link(self):
-        return HalfLogit()
-
-    @property
-    def is_convex(self) -> bool:
-        return True
-
-    @property
-    def is_smooth(self) -> bool:
-        return True
-
-    @property
-    def hessian_bound(self) -> float:
-        return math.inf
+    _link = HalfLogit()
+    _convex = True
+    _smooth = True
+    _hessian_bound = math.inf
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         s = 2 * y - 1
@@ -338,9 +292,7 @@ class Focal(_BinaryLoss):
     def is_convex(self) -> bool:
         return self.gamma == 0
 
-    @property
-    def is_smooth(self) -> bool:
-        return True
+    _smooth = True
 
     @property
     def canonical_link(self) -> bool:

@@ -46,21 +46,10 @@ def _exp_of_product(xp, a: float, z):
 
 
 class _LogLinkLoss(ScalarLoss):
-    @property
-    def link(self) -> Log:
-        return Log()
-
-    @property
-    def is_convex(self) -> bool:
-        return True
-
-    @property
-    def is_smooth(self) -> bool:
-        return True
-
-    @property
-    def hessian_bound(self) -> float:
-        return math.inf
+    _link = Log()
+    _convex = True
+    _smooth = True
+    _hessian_bound = math.inf
 
     #: Exponent ``a`` of the mean-dependent term ``e^{a z}/a`` (``a = 2 − power``).
     _mean_exponent = 1.0
@@ -99,9 +88,7 @@ class Poisson(_LogLinkLoss):
     distribution = "poisson"
     y_interval = Interval(0.0, math.inf, True)
 
-    @property
-    def canonical_link(self) -> bool:
-        return True
+    _canonical = True
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         e = xp.exp(z)

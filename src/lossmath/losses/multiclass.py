@@ -132,9 +132,9 @@ class Multinomial(Loss):
             object.__setattr__(self, "n_classes", int(self.n_classes))
 
     # ---------------------------------------------------------------- properties
-    @property
-    def link(self) -> Softmax:
-        return Softmax()
+    _link = Softmax()
+    _convex = True
+    _smooth = True
 
     @property
     def n_outputs(self) -> int | None:
@@ -142,14 +142,6 @@ class Multinomial(Loss):
         if self.n_classes is not None:
             return self.n_classes
         return None if self.class_weight is None else len(self.class_weight)
-
-    @property
-    def is_convex(self) -> bool:
-        return True
-
-    @property
-    def is_smooth(self) -> bool:
-        return True
 
     @property
     def canonical_link(self) -> bool:

@@ -27,13 +27,8 @@ __all__ = ["AbsoluteError", "Huber", "LogCosh", "PseudoHuber", "Quantile", "Squa
 class _RegressionLoss(ScalarLoss):
     """Identity link, ``y`` any finite real, a constant Fisher information."""
 
-    @property
-    def link(self) -> Identity:
-        return Identity()
-
-    @property
-    def is_convex(self) -> bool:
-        return True
+    _link = Identity()
+    _convex = True
 
     #: Fisher information of the location family (the constant expected Hessian).
     _fisher_information = 1.0
@@ -78,17 +73,9 @@ class SquaredError(_RegressionLoss):
 
     distribution = "gaussian"
 
-    @property
-    def is_smooth(self) -> bool:
-        return True
-
-    @property
-    def canonical_link(self) -> bool:
-        return True
-
-    @property
-    def hessian_bound(self) -> float:
-        return 1.0
+    _smooth = True
+    _canonical = True
+    _hessian_bound = 1.0
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         r = z - y
@@ -124,13 +111,8 @@ class AbsoluteError(_RegressionLoss):
 
     distribution = "laplace"
 
-    @property
-    def is_smooth(self) -> bool:
-        return False
-
-    @property
-    def hessian_bound(self) -> float:
-        return 0.0
+    _smooth = False
+    _hessian_bound = 0.0
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         r = z - y
@@ -181,13 +163,8 @@ class Huber(_RegressionLoss):
         d = check_param(self.name, "delta", self.delta, Interval(0.0, math.inf))
         object.__setattr__(self, "delta", d)
 
-    @property
-    def is_smooth(self) -> bool:
-        return False
-
-    @property
-    def hessian_bound(self) -> float:
-        return 1.0
+    _smooth = False
+    _hessian_bound = 1.0
 
     @cached_property
     def _fisher_information(self) -> float:
@@ -244,13 +221,8 @@ class PseudoHuber(_RegressionLoss):
         d = check_param(self.name, "delta", self.delta, Interval(0.0, math.inf))
         object.__setattr__(self, "delta", d)
 
-    @property
-    def is_smooth(self) -> bool:
-        return True
-
-    @property
-    def hessian_bound(self) -> float:
-        return 1.0
+    _smooth = True
+    _hessian_bound = 1.0
 
     @cached_property
     def _fisher_information(self) -> float:
@@ -306,13 +278,8 @@ class LogCosh(_RegressionLoss):
     distribution = "hyperbolic_secant"
     _fisher_information = 0.5
 
-    @property
-    def is_smooth(self) -> bool:
-        return True
-
-    @property
-    def hessian_bound(self) -> float:
-        return 1.0
+    _smooth = True
+    _hessian_bound = 1.0
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         r = z - y
@@ -370,13 +337,8 @@ class Quantile(_RegressionLoss):
         q = check_param(self.name, "quantile", self.quantile, Interval(0.0, 1.0))
         object.__setattr__(self, "quantile", q)
 
-    @property
-    def is_smooth(self) -> bool:
-        return False
-
-    @property
-    def hessian_bound(self) -> float:
-        return 0.0
+    _smooth = False
+    _hessian_bound = 0.0
 
     @property
     def _fisher_information(self) -> float:
