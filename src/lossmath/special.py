@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 import array_api_compat
 
 from lossmath._array import get_namespace, numpy_errstate
+from lossmath._eft import precision, two_prod, two_sum
 from lossmath._validation import Interval, check_param, to_float
 
 __all__ = [
@@ -73,31 +74,6 @@ def _check_axis(owner: str, x: Any, axis: Any) -> None:
         )
 
 
-def _difference_error(a: Any, b: Any, d: Any) -> Any:
-    """The exact rounding error of ``d = fl(a − b)``: ``a − b = d + e`` (Knuth's TwoSum).
-
-    Branch-free and valid whatever the magnitudes, as long as nothing overflows.
-    """
-    a_virtual = d + b
-    b_virtual = a_virtual - d
-    return (a - a_virtual) + (b_virtual - b)
-
-
-def _split(xp: Any, a: Any) -> tuple[Any, Any]:
-    """Veltkamp's split ``a = hi + lo`` into halves whose pairwise products are exact."""
-    digits = 1 - round(math.log2(float(xp.finfo(a.dtype).eps)))  # 53 for float64
-    c = (2.0 ** ((digits + 1) // 2) + 1.0) * a
-    hi = c - (c - a)
-    return hi, a - hi
-
-
-def _product_error(xp: Any, a: Any, b: Any, p: Any) -> Any:
-    """The exact rounding error of ``p = fl(a·b)``: ``a·b = p + err`` (Dekker's TwoProduct)."""
-    a_hi, a_lo = _split(xp, a)
-    b_hi, b_lo = _split(xp, b)
-    return ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
-
-
 class _ExpSum(NamedTuple):
     """``Σ_k exp((x_k − m)/T)`` along an axis, in pieces that keep relative accuracy.
 
@@ -116,7 +92,7 @@ def _exp_sum(xp: Any, x: Any, axis: Any, temperature: Any = None) -> _ExpSum:
     m = xp.max(x, axis=axis, keepdims=True)
     is_max = x == m
     shifted = x - m
-    correction = _difference_error(x, m, shifted)
+    correction = two_sum(x, -m)[1]  # x − m = shifted + correction exactly
     if temperature is not None:
         t = xp.zeros_like(m) + temperature  # the temperature in x's dtype and device
         quotient = shifted / t
@@ -124,7 +100,7 @@ def _exp_sum(xp: Any, x: Any, axis: Any, temperature: Any = None) -> _ExpSum:
         # remainder shifted − quotient·t is exact: Sterbenz for the difference, Dekker
         # for the product.
         product = quotient * t
-        remainder = (shifted - product) - _product_error(xp, quotient, t, product)
+        remainder = (shifted - product) - two_prod(quotient, t, precision(xp, t))[1]
         shifted, correction = quotient, (remainder + correction) / t
     # Where the shift overflowed to −inf (or x itself is infinite) the correction is
     # NaN, and exp(shifted) is 0 or handled by is_max anyway.
