@@ -27,10 +27,21 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+import numpy as np
+
+from lossmath import _parallel
 from lossmath._array import get_namespace, is_numpy, numpy_errstate
 from lossmath._validation import Interval, check_finite, check_out, to_float
 
 __all__ = ["Loss", "ScalarLoss"]
+
+
+def _shares_memory(out: Any, arrays: tuple) -> bool:
+    """Whether an ``out`` buffer may overlap an input: then blocks could read results."""
+    outs = out if isinstance(out, tuple | list) else (out,)
+    return any(
+        np.may_share_memory(b, a) for b in outs if b is not None for a in arrays if a is not None
+    )
 
 
 class Loss(ABC):
@@ -107,9 +118,10 @@ class Loss(ABC):
         """The constant raw score minimising the weighted mean loss."""
 
     # ------------------------------------------------------------ validation
-    def _validate(self, y: Any, z: Any, sample_weight: Any, check_input: bool):
+    def _validate(self, y: Any, z: Any, sample_weight: Any, check_input: bool, xp: Any = None):
         """``(xp, y, z, sample_weight, result dtype)``, in the dtype of the computation."""
-        xp = get_namespace(y, z, sample_weight)
+        if xp is None:
+            xp = get_namespace(y, z, sample_weight)
         z = to_float(self.name, "z", xp, z)
         self._check_z_shape(z)
         result_dtype = z.dtype
@@ -145,7 +157,13 @@ class Loss(ABC):
         check_finite(self.name, "y", xp, y)
         self.y_interval.check(self.name, "y", xp, y)
 
-    # ---------------------------------------------------------------- helpers
+    # ------------------------------------------------------------ execution
+    # Every method below evaluates ``compute(xp, y, z, v)`` — the kernel's requested
+    # outputs, the Fisher weight, or ``H v`` — on validated input, weights the
+    # results, and delivers them. A large NumPy input is evaluated block by block
+    # on several threads (``lossmath._parallel``): the same code on row slices, so
+    # the two paths agree bit for bit and no full-size temporary is made.
+
     @staticmethod
     def _apply_weight(xp: Any, w: Any, a: Any, dtype: Any = None) -> Any:
         """``a`` times the per-sample weights ``w``, rounded to ``dtype`` once."""
@@ -155,22 +173,93 @@ class Loss(ABC):
             a = a * xp.reshape(w, (w.shape[0],) + (1,) * (a.ndim - 1))
         return a if dtype is None or a.dtype == dtype else xp.astype(a, dtype)
 
-    def _run(self, y, z, sample_weight, check_input, want):
-        xp, y, z, w, dtype = self._validate(y, z, sample_weight, check_input)
+    def _kernel_outputs(self, value: bool, gradient: bool, hessian: bool):
+        """``compute`` returning the requested kernel outputs, in that order."""
+
+        def compute(xp, y, z, v):
+            return tuple(
+                r for r in self._kernel(xp, y, z, value, gradient, hessian) if r is not None
+            )
+
+        return compute
+
+    def _hvp(self, xp: Any, y: Any, z: Any, v: Any) -> Any:
+        """Unweighted ``H v`` per sample; the Hessian is diagonal for scalar losses."""
+        return self._kernel(xp, y, z, False, False, True)[2] * v
+
+    def _block(self, xp, compute, y, z, w, v, check_input):
+        """Validated, weighted results of ``compute`` in the computation dtype, and the
+        result dtype they are to be rounded to."""
+        xp, y, z, w, dtype = self._validate(y, z, w, check_input, xp)
+        if v is not None:
+            v = self._validate_vector(xp, v, z)
         with numpy_errstate():
-            results = self._kernel(xp, y, z, *want)
-        return xp, tuple(self._apply_weight(xp, w, r, dtype) for r in results)
+            results = compute(xp, y, z, v)
+        return tuple(self._apply_weight(xp, w, r) for r in results), dtype
+
+    def _evaluate(self, compute, names, y, z, sample_weight, check_input, n_threads, out, v=None):
+        """Evaluate ``compute`` and deliver its results named ``names`` (into ``out``)."""
+        n_threads = _parallel.resolve_n_threads(self.name, n_threads)
+        xp = get_namespace(y, z, sample_weight, v)
+        rows = _parallel.block_rows(xp, (y, z, sample_weight, v), n_threads)
+        if rows is not None and not _shares_memory(out, (y, z, sample_weight, v)):
+            try:
+                return self._evaluate_blocks(
+                    xp, compute, names, (y, z, sample_weight, v), check_input, n_threads, out, rows
+                )
+            except (TypeError, ValueError):
+                # A block held bad input: the checks on the whole arrays raise the
+                # message naming the first bad value and the array's min / max.
+                self._validate(y, z, sample_weight, check_input, xp)
+                raise
+        results, dtype = self._block(xp, compute, y, z, sample_weight, v, check_input)
+        results = tuple(xp.astype(r, dtype) if r.dtype != dtype else r for r in results)
+        return self._deliver(xp, results, out, names)
+
+    def _evaluate_blocks(self, xp, compute, names, arrays, check_input, n_threads, out, rows):
+        """:meth:`_evaluate` over blocks of ``rows`` rows, written straight into the outputs."""
+        n = arrays[1].shape[0]
+
+        def block(i):
+            sl = slice(i * rows, (i + 1) * rows)
+            y, z, w, v = (None if a is None else a[sl] for a in arrays)
+            return sl, *self._block(xp, compute, y, z, w, v, check_input)
+
+        # The first block tells the results' shapes and dtype; then the buffers exist.
+        sl, first, dtype = block(0)
+        bufs = self._out_buffers(out, len(first), names)
+        bufs = tuple(
+            np.empty((n, *r.shape[1:]), dtype) if b is None else b
+            for b, r in zip(bufs, first, strict=True)
+        )
+        for name, buf, r in zip(names, bufs, first, strict=True):
+            check_out(self.name, f"out ({name})", buf, (n, *r.shape[1:]), dtype)
+
+        def work(i):
+            sl, results, _ = block(i)
+            for buf, r in zip(bufs, results, strict=True):
+                buf[sl] = r  # rounds to the result dtype once, as astype does
+
+        for buf, r in zip(bufs, first, strict=True):
+            buf[sl] = r
+        _parallel.run_blocks(lambda i: work(i + 1), -(-n // rows) - 1, n_threads)
+        return bufs if len(bufs) > 1 else bufs[0]
+
+    def _out_buffers(self, out, count: int, names) -> tuple:
+        """``out`` as a tuple of ``count`` buffers (``None`` where not given)."""
+        if out is None:
+            return (None,) * count
+        outs = (out,) if count == 1 else tuple(out)
+        if len(outs) != count:
+            raise ValueError(
+                f"{self.name}: out must be a tuple of {count} arrays ({', '.join(names)}); "
+                f"got {len(outs)}"
+            )
+        return outs
 
     def _deliver(self, xp, results, out, names):
         """Return ``results`` (a tuple), copied into ``out`` buffers when given."""
-        if out is None:
-            return results if len(results) > 1 else results[0]
-        outs = (out,) if len(results) == 1 else tuple(out)
-        if len(outs) != len(results):
-            raise ValueError(
-                f"{self.name}: out must be a tuple of {len(results)} arrays ({', '.join(names)}); "
-                f"got {len(outs)}"
-            )
+        outs = self._out_buffers(out, len(results), names)
         for name, buf, r in zip(names, outs, results, strict=True):
             if buf is None:
                 continue
@@ -180,7 +269,7 @@ class Loss(ABC):
         return delivered if len(delivered) > 1 else delivered[0]
 
     # ------------------------------------------------------------- the contract
-    def value(self, y, z, sample_weight=None, *, check_input=True, out=None):
+    def value(self, y, z, sample_weight=None, *, check_input=True, out=None, n_threads=None):
         """Per-sample losses ``sᵢ ℓ(yᵢ, zᵢ)``, shape ``(n,)``.
 
         Parameters
@@ -194,20 +283,57 @@ class Loss(ABC):
         check_input : bool, default True
             Check finiteness and the target's domain; ``False`` skips the checks.
         out : array, optional
-            Buffer to write the result into.
+            Buffer to write the result into (a tuple of buffers, ``None`` entries
+            allowed, for the fused methods).
+        n_threads : int, optional
+            Threads evaluating a large NumPy input (all available CPUs by default).
+            The results do not depend on it, bit for bit; small inputs and other
+            array namespaces are evaluated in the calling thread.
+
+        Raises
+        ------
+        ValueError
+            For invalid input (see the loss contract) or ``n_threads`` not a
+            positive integer.
         """
-        xp, (v, _, _) = self._run(y, z, sample_weight, check_input, (True, False, False))
-        return self._deliver(xp, (v,), out, ("value",))
+        return self._evaluate(
+            self._kernel_outputs(True, False, False),
+            ("value",),
+            y,
+            z,
+            sample_weight,
+            check_input,
+            n_threads,
+            out,
+        )
 
-    def gradient(self, y, z, sample_weight=None, *, check_input=True, out=None):
+    def gradient(self, y, z, sample_weight=None, *, check_input=True, out=None, n_threads=None):
         """``g = sᵢ ∂ℓ/∂z``, same shape as ``z``. Parameters as :meth:`value`."""
-        xp, (_, g, _) = self._run(y, z, sample_weight, check_input, (False, True, False))
-        return self._deliver(xp, (g,), out, ("gradient",))
+        return self._evaluate(
+            self._kernel_outputs(False, True, False),
+            ("gradient",),
+            y,
+            z,
+            sample_weight,
+            check_input,
+            n_threads,
+            out,
+        )
 
-    def hessian_diagonal(self, y, z, sample_weight=None, *, check_input=True, out=None):
+    def hessian_diagonal(
+        self, y, z, sample_weight=None, *, check_input=True, out=None, n_threads=None
+    ):
         """Diagonal of ``sᵢ ∂²ℓ/∂z²``, same shape as ``z``. Parameters as :meth:`value`."""
-        xp, (_, _, h) = self._run(y, z, sample_weight, check_input, (False, False, True))
-        return self._deliver(xp, (h,), out, ("hessian_diagonal",))
+        return self._evaluate(
+            self._kernel_outputs(False, False, True),
+            ("hessian_diagonal",),
+            y,
+            z,
+            sample_weight,
+            check_input,
+            n_threads,
+            out,
+        )
 
     def hessian(self, y, z, sample_weight=None, *, check_input=True):
         """Exact Hessian ``sᵢ ∂²ℓ/∂z²``: ``(n,)``, or ``(n, K, K)`` for multiclass.
@@ -217,28 +343,78 @@ class Loss(ABC):
         """
         return self.hessian_diagonal(y, z, sample_weight, check_input=check_input)
 
-    def value_gradient(self, y, z, sample_weight=None, *, check_input=True, out=None):
-        """``(value, gradient)`` in one pass, equal bit for bit to the separate calls."""
-        xp, (v, g, _) = self._run(y, z, sample_weight, check_input, (True, True, False))
-        return self._deliver(xp, (v, g), out, ("value", "gradient"))
+    def value_gradient(
+        self, y, z, sample_weight=None, *, check_input=True, out=None, n_threads=None
+    ):
+        """``(value, gradient)`` in one pass, equal bit for bit to the separate calls.
 
-    def gradient_hessian(self, y, z, sample_weight=None, *, check_input=True, out=None):
-        """``(gradient, hessian_diagonal)`` in one pass — what boosting needs."""
-        xp, (_, g, h) = self._run(y, z, sample_weight, check_input, (False, True, True))
-        return self._deliver(xp, (g, h), out, ("gradient", "hessian_diagonal"))
+        Parameters as :meth:`value`; ``out`` is a tuple of two buffers.
+        """
+        return self._evaluate(
+            self._kernel_outputs(True, True, False),
+            ("value", "gradient"),
+            y,
+            z,
+            sample_weight,
+            check_input,
+            n_threads,
+            out,
+        )
 
-    def value_gradient_hessian(self, y, z, sample_weight=None, *, check_input=True, out=None):
-        """``(value, gradient, hessian_diagonal)`` in one pass."""
-        xp, res = self._run(y, z, sample_weight, check_input, (True, True, True))
-        return self._deliver(xp, res, out, ("value", "gradient", "hessian_diagonal"))
+    def gradient_hessian(
+        self, y, z, sample_weight=None, *, check_input=True, out=None, n_threads=None
+    ):
+        """``(gradient, hessian_diagonal)`` in one pass — what boosting needs.
 
-    def hessian_vector_product(self, y, z, v, sample_weight=None, *, check_input=True):
-        """``H v`` per sample, same shape as ``z``."""
-        xp, y, z, w, dtype = self._validate(y, z, sample_weight, check_input)
-        v = self._validate_vector(xp, v, z)
-        with numpy_errstate():
-            h = self._kernel(xp, y, z, False, False, True)[2]
-        return self._apply_weight(xp, w, h * v, dtype)
+        Parameters as :meth:`value`; ``out`` is a tuple of two buffers.
+        """
+        return self._evaluate(
+            self._kernel_outputs(False, True, True),
+            ("gradient", "hessian_diagonal"),
+            y,
+            z,
+            sample_weight,
+            check_input,
+            n_threads,
+            out,
+        )
+
+    def value_gradient_hessian(
+        self, y, z, sample_weight=None, *, check_input=True, out=None, n_threads=None
+    ):
+        """``(value, gradient, hessian_diagonal)`` in one pass.
+
+        Parameters as :meth:`value`; ``out`` is a tuple of three buffers.
+        """
+        return self._evaluate(
+            self._kernel_outputs(True, True, True),
+            ("value", "gradient", "hessian_diagonal"),
+            y,
+            z,
+            sample_weight,
+            check_input,
+            n_threads,
+            out,
+        )
+
+    def hessian_vector_product(
+        self, y, z, v, sample_weight=None, *, check_input=True, out=None, n_threads=None
+    ):
+        """``H v`` per sample, same shape as ``z``.
+
+        Parameters as :meth:`value`, with ``v`` of the shape of ``z``.
+        """
+        return self._evaluate(
+            lambda xp, y, z, v: (self._hvp(xp, y, z, v),),
+            ("hessian_vector_product",),
+            y,
+            z,
+            sample_weight,
+            check_input,
+            n_threads,
+            out,
+            v,
+        )
 
     def _validate_vector(self, xp, v, like):
         v = to_float(self.name, "v", xp, v, like.dtype)
@@ -258,8 +434,8 @@ class Loss(ABC):
             For a loss whose Hessian can be negative (no real square root).
         """
         self._require_psd()
-        xp, (_, _, h) = self._run(y, z, sample_weight, check_input, (False, False, True))
-        return xp.sqrt(h)
+        h = self.hessian_diagonal(y, z, sample_weight, check_input=check_input)
+        return get_namespace(h).sqrt(h)
 
     def _require_psd(self) -> None:
         if not self.is_convex:
@@ -268,17 +444,25 @@ class Loss(ABC):
                 f"but this loss's Hessian can be negative ({self!r})"
             )
 
-    def fisher_diagonal(self, y, z, sample_weight=None, *, check_input=True):
+    def fisher_diagonal(
+        self, y, z, sample_weight=None, *, check_input=True, out=None, n_threads=None
+    ):
         """Expected Hessian (Fisher weight) ``≥ 0``, same shape as ``z``.
 
         Equal to the exact Hessian for canonical links; what Newton/IRLS and
         boosting consume where the exact Hessian can be zero or negative. Each
-        loss documents its choice.
+        loss documents its choice. Parameters as :meth:`value`.
         """
-        xp, y, z, w, dtype = self._validate(y, z, sample_weight, check_input)
-        with numpy_errstate():
-            f = self._fisher(xp, y, z)
-        return self._apply_weight(xp, w, f, dtype)
+        return self._evaluate(
+            lambda xp, y, z, v: (self._fisher(xp, y, z),),
+            ("fisher_diagonal",),
+            y,
+            z,
+            sample_weight,
+            check_input,
+            n_threads,
+            out,
+        )
 
     def predict(self, z):
         """``ŷ = link.inverse(z)``."""

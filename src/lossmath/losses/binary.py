@@ -27,12 +27,17 @@ _BINARY = Interval(binary=True)
 
 
 def _sigmoid_pair(xp, z):
-    """``(σ(z), σ(−z), log1p(e^{−|z|}))`` without overflow or cancellation."""
+    """``(σ(z), σ(−z), t = e^{−|z|})`` without overflow or cancellation.
+
+    ``t`` is returned, not ``log1p(t)``: only the value needs the logarithm, and it
+    costs as much as the rest of the gradient and Hessian together.
+    """
     t = xp.exp(-xp.abs(z))
-    big = 1 / (1 + t)
-    small = t / (1 + t)
+    d = 1 + t
+    big = 1 / d
+    small = t / d
     positive = z >= 0
-    return xp.where(positive, big, small), xp.where(positive, small, big), xp.log1p(t)
+    return xp.where(positive, big, small), xp.where(positive, small, big), t
 
 
 def _clip_probability(p: float, dtype=np.float64) -> float:
@@ -90,9 +95,10 @@ class Logistic(_BinaryLoss):
     _hessian_bound = 0.25
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
-        p, q, log1p_t = _sigmoid_pair(xp, z)
+        p, q, t = _sigmoid_pair(xp, z)
         v = g = h = None
         if value:
+            log1p_t = xp.log1p(t)
             zero = xp.zeros_like(z)
             softplus_pos = xp.maximum(z, zero) + log1p_t
             softplus_neg = xp.maximum(-z, zero) + log1p_t
@@ -320,8 +326,8 @@ class Focal(_BinaryLoss):
         gm = self.gamma
         s = 2 * y - 1
         m = s * z
-        p, q, log1p_t = _sigmoid_pair(xp, m)
-        big_l = xp.maximum(-m, xp.zeros_like(m)) + log1p_t  # −log p
+        p, q, t = _sigmoid_pair(xp, m)
+        big_l = xp.maximum(-m, xp.zeros_like(m)) + xp.log1p(t)  # −log p
         qg = q**gm
         a = self._alpha_t(xp, y)
         v = g = h = None

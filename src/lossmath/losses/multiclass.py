@@ -257,25 +257,21 @@ class Multinomial(Loss):
             full = xp.where(eye, diag[:, :, None], full)
         return self._apply_weight(xp, w, full, dtype)
 
-    def hessian_vector_product(self, y, z, v, sample_weight=None, *, check_input=True):
-        """``sᵢ ā (p ⊙ v − p (pᵀ v))`` per sample, shape ``(n, K)``.
+    def _hvp(self, xp, a, z, v):
+        """``ā (p ⊙ v − p (pᵀ v))`` per sample, shape ``(n, K)``.
 
         Written as ``ā p_k (S₋ₖ v_k − Σ_{j≠k} e_j v_j) / S`` so the diagonal term
         keeps the accuracy of ``1 − p_k`` (see the module notes).
         """
-        xp, a, z, w, dtype = self._validate(y, z, sample_weight, check_input)
-        v = self._validate_vector(xp, v, z)
-        with numpy_errstate():
-            _, e, is_max, _, s, s_minus = _softmax_parts(xp, z)
-            zero = xp.zeros_like(e)
-            ev = e * v
-            rest_v = xp.sum(xp.where(is_max, zero, ev), axis=1)[:, None]
-            v_max = xp.sum(xp.where(is_max, v, zero), axis=1)[:, None]
-            others = xp.where(is_max, rest_v, v_max + (rest_v - ev))
-            p = e / s[:, None]
-            abar = xp.sum(a, axis=1)[:, None]
-            hv = (abar * p) * ((s_minus * v - others) / s[:, None])
-        return self._apply_weight(xp, w, hv, dtype)
+        _, e, is_max, _, s, s_minus = _softmax_parts(xp, z)
+        zero = xp.zeros_like(e)
+        ev = e * v
+        rest_v = xp.sum(xp.where(is_max, zero, ev), axis=1)[:, None]
+        v_max = xp.sum(xp.where(is_max, v, zero), axis=1)[:, None]
+        others = xp.where(is_max, rest_v, v_max + (rest_v - ev))
+        p = e / s[:, None]
+        abar = xp.sum(a, axis=1)[:, None]
+        return (abar * p) * ((s_minus * v - others) / s[:, None])
 
     def sqrt_hessian(self, y, z, sample_weight=None, *, check_input=True):
         """``S = √(sᵢ ā) (diag(√p) − p √pᵀ)`` with ``S Sᵀ = H``, shape ``(n, K, K)``."""

@@ -1,0 +1,348 @@
+# Every closure below is timed within the loop iteration that defines it.
+# ruff: noqa: B023
+"""Speed of lossmath's fused loss kernels against the peers a user would pick instead.
+
+One process, median of several runs after a warm-up, for ``gradient_hessian`` and
+``value_gradient``: lossmath (all CPUs, ``check_input=False`` as in a hot loop, and
+with the default checks), scikit-learn's compiled ``sklearn._loss`` (``n_threads=2``),
+PyTorch (closed form and autograd), JAX (``jit``: closed form and autodiff), naive
+NumPy, and the memory-bandwidth floor (read the inputs once, write the outputs once).
+The table prints lossmath's time and the ratios ``lossmath / other`` (below 1: lossmath
+is faster), and the peak scratch memory of lossmath beyond its outputs (``tracemalloc``).
+
+Usage::
+
+    python benchmarks/bench_losses.py            # n = 10,000,000 (multinomial 1,000,000 x 10)
+    python benchmarks/bench_losses.py --quick    # n / 10, under a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+import tracemalloc
+
+import numpy as np
+
+import lossmath
+
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
+
+
+def median_ms(fn, repeat: int) -> float:
+    fn()  # warm-up: compilation, page faults of the outputs, thread pools
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1e3 * statistics.median(times)
+
+
+def peak_scratch_mb(fn) -> float:
+    """Peak memory NumPy allocates during ``fn`` (the outputs are preallocated)."""
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+# ----------------------------------------------------------------------- peers
+def _sklearn(name):
+    from sklearn._loss import loss as sk
+
+    return {
+        "logistic": sk.HalfBinomialLoss,
+        "multinomial": sk.HalfMultinomialLoss,
+        "squared_error": sk.HalfSquaredError,
+        "huber": lambda: sk.HuberLoss(delta=1.0),
+        "poisson": sk.HalfPoissonLoss,
+    }[name]()
+
+
+def _torch_forms(name, torch):
+    """Closed-form ``(value, gradient, hessian)`` and the loss for autograd."""
+    F = torch.nn.functional
+
+    if name == "logistic":
+
+        def closed(y, z):
+            p = torch.sigmoid(z)
+            return F.softplus(z) - y * z, p - y, p * (1 - p)
+
+        def loss(y, z):
+            return F.binary_cross_entropy_with_logits(z, y, reduction="none")
+    elif name == "multinomial":
+
+        def closed(y, z):
+            p = torch.softmax(z, 1)
+            return torch.logsumexp(z, 1) - (y * z).sum(1), p - y, p * (1 - p)
+
+        def loss(y, z):
+            return -(y * torch.log_softmax(z, 1)).sum(1)
+    elif name == "squared_error":
+
+        def closed(y, z):
+            r = z - y
+            return 0.5 * r * r, r, torch.ones_like(r)
+
+        def loss(y, z):
+            return 0.5 * (z - y) ** 2
+    elif name == "huber":
+
+        def closed(y, z):
+            r = z - y
+            inner = r.abs() <= 1.0
+            v = torch.where(inner, 0.5 * r * r, r.abs() - 0.5)
+            return v, torch.where(inner, r, r.sign()), inner.to(r.dtype)
+
+        def loss(y, z):
+            return F.huber_loss(z, y, reduction="none", delta=1.0)
+    else:
+
+        def closed(y, z):
+            e = torch.exp(z)
+            return e - y * z, e - y, e
+
+        def loss(y, z):
+            return torch.exp(z) - y * z
+
+    return closed, loss
+
+
+def _jax_forms(name, jnp, jax):
+    if name == "logistic":
+
+        def closed(y, z):
+            p = jax.nn.sigmoid(z)
+            return jax.nn.softplus(z) - y * z, p - y, p * (1 - p)
+
+        def loss(y, z):
+            return jax.nn.softplus(z) - y * z
+    elif name == "multinomial":
+
+        def closed(y, z):
+            p = jax.nn.softmax(z, 1)
+            return jax.nn.logsumexp(z, 1) - (y * z).sum(1), p - y, p * (1 - p)
+
+        def loss(y, z):
+            return -(y * jax.nn.log_softmax(z, 1)).sum(1)
+    elif name == "squared_error":
+
+        def closed(y, z):
+            r = z - y
+            return 0.5 * r * r, r, jnp.ones_like(r)
+
+        def loss(y, z):
+            return 0.5 * (z - y) ** 2
+    elif name == "huber":
+
+        def closed(y, z):
+            r = z - y
+            inner = jnp.abs(r) <= 1.0
+            v = jnp.where(inner, 0.5 * r * r, jnp.abs(r) - 0.5)
+            return v, jnp.where(inner, r, jnp.sign(r)), inner.astype(r.dtype)
+
+        def loss(y, z):
+            return jnp.where(jnp.abs(z - y) <= 1.0, 0.5 * (z - y) ** 2, jnp.abs(z - y) - 0.5)
+    else:
+
+        def closed(y, z):
+            e = jnp.exp(z)
+            return e - y * z, e - y, e
+
+        def loss(y, z):
+            return jnp.exp(z) - y * z
+
+    return closed, loss
+
+
+def _naive_numpy(name):
+    """The textbook formulas, one full-size array per operation."""
+    if name == "logistic":
+
+        def f(y, z):
+            p = 1 / (1 + np.exp(-z))
+            return np.log1p(np.exp(z)) - y * z, p - y, p * (1 - p)
+    elif name == "multinomial":
+
+        def f(y, z):
+            e = np.exp(z - z.max(1, keepdims=True))
+            s = e.sum(1, keepdims=True)
+            p = e / s
+            return np.log(s[:, 0]) + z.max(1) - (y * z).sum(1), p - y, p * (1 - p)
+    elif name == "squared_error":
+
+        def f(y, z):
+            r = z - y
+            return 0.5 * r * r, r, np.ones_like(r)
+    elif name == "huber":
+
+        def f(y, z):
+            r = z - y
+            inner = np.abs(r) <= 1.0
+            v = np.where(inner, 0.5 * r * r, np.abs(r) - 0.5)
+            return v, np.where(inner, r, np.sign(r)), inner.astype(r.dtype)
+    else:
+
+        def f(y, z):
+            e = np.exp(z)
+            return e - y * z, e - y, e
+
+    return f
+
+
+# ----------------------------------------------------------------------- cases
+def make_case(name, n, dtype, k=10, seed=0):
+    rng = np.random.default_rng(seed)
+    if name == "multinomial":
+        z = rng.normal(0, 2, (n, k)).astype(dtype)
+        labels = rng.integers(0, k, n)
+        return labels.astype(dtype), z
+    z = rng.normal(0, 2, n).astype(dtype)
+    if name == "logistic":
+        y = (rng.random(n) < 0.5).astype(dtype)
+    elif name == "poisson":
+        y = rng.poisson(2.0, n).astype(dtype)
+    else:
+        y = rng.normal(0, 2, n).astype(dtype)
+    return y, z
+
+
+def bench_case(name, y, z, repeat, peers):
+    """``{method: {column: ms}}`` and lossmath's peak scratch (MiB) per method."""
+    loss = lossmath.get_loss(name)
+    multi = z.ndim == 2
+    y_rows = np.eye(z.shape[1], dtype=z.dtype)[y.astype(int)] if multi else y
+    v_out = np.empty(z.shape[0], z.dtype)
+    g_out, h_out = np.empty_like(z), np.empty_like(z)
+    results, scratch = {}, {}
+    for method, outs in (("gradient_hessian", (g_out, h_out)), ("value_gradient", (v_out, g_out))):
+        want = (False, True, True) if method == "gradient_hessian" else (True, True, False)
+        row = {}
+        fused = getattr(loss, method)
+        row["lossmath"] = median_ms(lambda: fused(y, z, check_input=False, out=outs), repeat)
+        row["lossmath checked"] = median_ms(lambda: fused(y, z, out=outs), repeat)
+        scratch[method] = peak_scratch_mb(lambda: fused(y, z, check_input=False, out=outs))
+        # Floor: read y and z once, write the two outputs once.
+        yy = y_rows if multi else y
+        row["floor"] = median_ms(lambda: (np.add(yy, z, out=outs[1]), outs[0].fill(0.0)), repeat)
+        if "sklearn" in peers:
+            sk = _sklearn(name)
+            yt = y.astype(np.float64) if multi else y
+            if method == "gradient_hessian":
+                row["sklearn"] = median_ms(
+                    lambda: sk.gradient_hessian(
+                        yt, z, gradient_out=g_out, hessian_out=h_out, n_threads=2
+                    ),
+                    repeat,
+                )
+            else:
+                row["sklearn"] = median_ms(
+                    lambda: sk.loss_gradient(
+                        yt, z, loss_out=v_out, gradient_out=g_out, n_threads=2
+                    ),
+                    repeat,
+                )
+        naive = _naive_numpy(name)
+        row["numpy naive"] = median_ms(lambda: naive(y_rows, z), repeat)
+        if "torch" in peers:
+            import torch
+
+            closed, tloss = _torch_forms(name, torch)
+            ty, tz = torch.from_numpy(y_rows), torch.from_numpy(z)
+
+            def torch_closed():
+                with torch.no_grad():
+                    v, g, h = closed(ty, tz)
+                    return (g, h) if want[2] else (v, g)
+
+            def torch_autograd():
+                zz = tz.detach().requires_grad_(True)
+                val = tloss(ty, zz)
+                (g,) = torch.autograd.grad(val.sum(), zz, create_graph=want[2])
+                if want[2]:
+                    (h,) = torch.autograd.grad(g.sum(), zz)
+                    return g, h
+                return val, g
+
+            row["torch"] = median_ms(torch_closed, repeat)
+            if not (multi and want[2]):  # the multinomial diagonal needs K backward passes
+                row["torch autograd"] = median_ms(torch_autograd, repeat)
+        if "jax" in peers:
+            import jax
+            import jax.numpy as jnp
+
+            closed, jloss = _jax_forms(name, jnp, jax)
+            jy, jz = jnp.asarray(y_rows), jnp.asarray(z)
+            if want[2]:
+                jc = jax.jit(lambda y, z: closed(y, z)[1:])
+                grad = jax.grad(lambda z, y: jloss(y, z).sum())
+                hdiag = jax.grad(lambda z, y: grad(z, y).sum())
+                jd = jax.jit(lambda y, z: (grad(z, y), hdiag(z, y)))
+            else:
+                jc = jax.jit(lambda y, z: closed(y, z)[:2])
+                jd = jax.jit(lambda y, z: jax.value_and_grad(lambda z: jloss(y, z).sum())(z))
+            row["jax"] = median_ms(lambda: jax.block_until_ready(jc(jy, jz)), repeat)
+            if not (multi and want[2]):
+                row["jax autodiff"] = median_ms(lambda: jax.block_until_ready(jd(jy, jz)), repeat)
+        results[method] = row
+    return results, scratch
+
+
+COLUMNS = ["sklearn", "torch", "jax", "torch autograd", "jax autodiff", "numpy naive", "floor"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="n / 10 and 3 runs (< 1 minute)")
+    parser.add_argument("--repeat", type=int, default=None, help="timed runs per cell")
+    args = parser.parse_args(argv)
+    scale = 10 if args.quick else 1
+    repeat = args.repeat or (3 if args.quick else 7)
+    try:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        peers = {"sklearn", "torch", "jax"}
+    except ImportError:
+        peers = {"sklearn", "torch"}
+    try:
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+    except ImportError:
+        peers.discard("torch")
+    cases = [
+        ("logistic", 10_000_000, np.float64),
+        ("logistic", 10_000_000, np.float32),
+        ("multinomial", 1_000_000, np.float64),
+        ("squared_error", 10_000_000, np.float64),
+        ("huber", 10_000_000, np.float64),
+        ("poisson", 10_000_000, np.float64),
+    ]
+    print(
+        f"lossmath {lossmath.__version__}, NumPy {np.__version__}, {os.cpu_count()} CPUs; "
+        f"median of {repeat} runs; ratios are lossmath / other (< 1: lossmath faster)"
+    )
+    head = f"{'case':<36}{'method':<18}{'lossmath':>9}{'checked':>9}"
+    head += "".join(f"{c:>15}" for c in COLUMNS) + f"{'scratch':>9}"
+    print(head)
+    for name, n, dtype in cases:
+        n //= scale
+        y, z = make_case(name, n, dtype)
+        label = f"{name} {np.dtype(dtype).name} n={n:,}" + (f"x{z.shape[1]}" if z.ndim == 2 else "")
+        results, scratch = bench_case(name, y, z, repeat, peers)
+        for method, row in results.items():
+            lm = row["lossmath"]
+            line = f"{label:<36}{method:<18}{lm:>7.1f}ms{row['lossmath checked'] / lm:>8.2f}x"
+            for c in COLUMNS:
+                line += f"{lm / row[c]:>15.2f}" if c in row else f"{'—':>15}"
+            print(line + f"{scratch[method]:>7.1f}MB", flush=True)
+
+
+if __name__ == "__main__":
+    main()

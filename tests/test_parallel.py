@@ -1,0 +1,165 @@
+"""The chunked, multi-threaded path of large NumPy inputs (``lossmath._parallel``).
+
+It must give the plain path's results bit for bit, whatever the number of threads
+or the block size, hold the same accuracy against ``mpmath``, write into ``out=``
+buffers, and raise the plain path's messages. No timings here: see
+``benchmarks/bench_losses.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import CASES, case_id, small_batch
+from lossmath import _parallel
+from lossmath.checking import ULP_TOLERANCE, sample_points, ulp_errors
+from lossmath.losses import get_loss
+
+FUSED = ["value", "gradient", "hessian_diagonal", "value_gradient", "gradient_hessian"]
+FUSED += ["value_gradient_hessian", "fisher_diagonal"]
+#: More than ``MIN_ELEMENTS`` rows, and not a multiple of any block size.
+N_LARGE = _parallel.MIN_ELEMENTS + 4099
+
+
+@pytest.fixture
+def chunk_everything(monkeypatch):
+    """Chunk even the smallest input, in blocks of 7 elements: many blocks, odd edges."""
+    monkeypatch.setattr(_parallel, "MIN_ELEMENTS", 1)
+    monkeypatch.setattr(_parallel, "BLOCK_ELEMENTS", 7)
+
+
+def _plain(monkeypatch, fn):
+    with monkeypatch.context() as m:
+        m.setattr(_parallel, "MIN_ELEMENTS", np.inf)
+        return fn()
+
+
+def _as_tuple(r):
+    return r if isinstance(r, tuple) else (r,)
+
+
+def _assert_identical(a, b):
+    for x, y in zip(_as_tuple(a), _as_tuple(b), strict=True):
+        assert x.dtype == y.dtype
+        assert x.shape == y.shape
+        np.testing.assert_array_equal(x, y, strict=True)
+
+
+def large_batch(loss, dtype=np.float64):
+    y, z, w = small_batch(loss, dtype, n=N_LARGE, seed=11)
+    return y, z, w
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("loss", CASES, ids=case_id)
+def test_accuracy_on_the_chunked_path(loss, dtype, chunk_everything):
+    worst = ulp_errors(loss, dtype)
+    assert max(worst.values()) <= ULP_TOLERANCE, worst
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("name", ["logistic", "focal", "poisson", "tweedie", "log_cosh"])
+def test_extreme_points_in_a_large_input_match_the_small_one(name, dtype):
+    loss = get_loss(name)
+    ((y, z),) = sample_points(loss, dtype)
+    reps = -(-N_LARGE // z.size)
+    big = loss.value_gradient_hessian(np.tile(y, reps), np.tile(z, reps), n_threads=2)
+    small = loss.value_gradient_hessian(y, z)  # the plain path that test_accuracy checks
+    for b, s in zip(big, small, strict=True):
+        np.testing.assert_array_equal(b.reshape(reps, -1), np.broadcast_to(s, (reps, s.size)))
+
+
+@pytest.mark.parametrize("method", FUSED)
+@pytest.mark.parametrize("loss", CASES, ids=case_id)
+def test_chunked_equals_plain_bit_for_bit(loss, method, monkeypatch):
+    y, z, w = large_batch(loss)
+    plain = _plain(monkeypatch, lambda: getattr(loss, method)(y, z, w))
+    for n_threads in (1, 2, 3):
+        _assert_identical(getattr(loss, method)(y, z, w, n_threads=n_threads), plain)
+    monkeypatch.setattr(_parallel, "BLOCK_ELEMENTS", 1000)
+    _assert_identical(getattr(loss, method)(y, z, w, n_threads=2), plain)
+
+
+@pytest.mark.parametrize("loss", CASES, ids=case_id)
+def test_chunked_hessian_vector_product_and_float32(loss, monkeypatch):
+    y, z, w = large_batch(loss, np.float32)
+    v = np.random.default_rng(0).normal(size=z.shape).astype(np.float32)
+    plain = _plain(monkeypatch, lambda: loss.hessian_vector_product(y, z, v, w))
+    _assert_identical(loss.hessian_vector_product(y, z, v, w, n_threads=2), plain)
+    plain = _plain(monkeypatch, lambda: loss.value_gradient_hessian(y, z))
+    _assert_identical(loss.value_gradient_hessian(y, z, n_threads=2), plain)
+
+
+@pytest.mark.parametrize("name", ["logistic", "multinomial"])
+def test_chunked_out_buffers(name):
+    loss = get_loss(name)
+    y, z, w = large_batch(loss)
+    expected = loss.value_gradient_hessian(y, z, w)
+    bufs = tuple(np.empty_like(e) for e in expected)
+    got = loss.value_gradient_hessian(y, z, w, out=bufs)
+    assert all(g is b for g, b in zip(got, bufs, strict=True))
+    _assert_identical(got, expected)
+    g = np.empty_like(expected[1])
+    got = loss.gradient_hessian(y, z, w, out=(g, None))
+    assert got[0] is g
+    _assert_identical(got, expected[1:])
+    with pytest.raises(ValueError, match="out"):
+        loss.gradient_hessian(y, z, out=(np.empty(3), None))
+
+
+def test_out_buffer_aliasing_the_input(monkeypatch):
+    loss = get_loss("logistic")
+    y, z, _ = large_batch(loss)
+    expected = _plain(monkeypatch, lambda: loss.gradient(y, z))
+    assert loss.gradient(y, z, out=z) is z
+    _assert_identical(z, expected)
+
+
+@pytest.mark.parametrize("n_threads", [0, -1, 1.5, "2", True])
+@pytest.mark.parametrize("n", [5, N_LARGE])
+def test_n_threads_is_validated(n_threads, n):
+    loss = get_loss("logistic")
+    y, z = np.zeros(n), np.zeros(n)
+    with pytest.raises(ValueError, match="logistic: n_threads must be a positive int or None"):
+        loss.gradient_hessian(y, z, n_threads=n_threads)
+
+
+def test_numpy_integer_n_threads_is_accepted():
+    loss = get_loss("poisson")
+    y, z, _ = large_batch(loss)
+    _assert_identical(loss.gradient(y, z, n_threads=np.int64(2)), loss.gradient(y, z))
+
+
+@pytest.mark.parametrize(
+    ("name", "index", "bad", "match"),
+    [
+        ("logistic", -1, 2.0, r"y must lie in \[0, 1\]; got max\(y\) = 2.0"),
+        ("poisson", N_LARGE // 2, -3.0, r"y must be >= 0; got min\(y\) = -3.0"),
+        ("squared_error", 5, np.nan, "y must be finite; got 2 non-finite values"),
+    ],
+)
+def test_chunked_errors_name_the_whole_array(name, index, bad, match):
+    loss = get_loss(name)
+    y, z, _ = large_batch(loss)
+    y[index] = bad
+    if np.isnan(bad):
+        y[-1] = bad
+    with pytest.raises(ValueError, match=match):
+        loss.gradient_hessian(y, z, n_threads=2)
+
+
+def test_shape_mismatch_takes_the_plain_path_and_raises():
+    loss = get_loss("logistic")
+    with pytest.raises(ValueError, match="y must have the shape of z"):
+        loss.gradient_hessian(np.zeros(N_LARGE - 1), np.zeros(N_LARGE))
+
+
+def test_small_and_non_numpy_inputs_stay_plain(monkeypatch):
+    def fail(*args):
+        raise AssertionError("run_blocks called")
+
+    monkeypatch.setattr(_parallel, "run_blocks", fail)
+    loss = get_loss("logistic")
+    loss.gradient_hessian(np.zeros(100), np.zeros(100), n_threads=2)
+    loss.gradient_hessian([0.0] * N_LARGE, [0.0] * N_LARGE, n_threads=2)
