@@ -16,7 +16,15 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("activations", "checking", "links", "losses", "penalties", "special")
+_SUBMODULES = (
+    "activations",
+    "checking",
+    "integrations",
+    "links",
+    "losses",
+    "penalties",
+    "special",
+)
 _FROM_LOSSES = ("Loss", "available", "get_loss")
 
 __all__ = ["__version__", *_FROM_LOSSES, *_SUBMODULES]
