@@ -20,14 +20,16 @@ _SUBMODULES = (
     "activations",
     "checking",
     "integrations",
+    "linear_model",
     "links",
     "losses",
     "penalties",
     "special",
 )
 _FROM_LOSSES = ("Loss", "available", "get_loss")
+_FROM_LINEAR_MODEL = ("GLMClassifier", "GLMRegressor")
 
-__all__ = ["__version__", *_FROM_LOSSES, *_SUBMODULES]
+__all__ = ["__version__", *_FROM_LOSSES, *_FROM_LINEAR_MODEL, *_SUBMODULES]
 
 
 def __getattr__(name: str) -> Any:
@@ -35,6 +37,8 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(f"lossmath.{name}")
     if name in _FROM_LOSSES:
         return getattr(importlib.import_module("lossmath.losses"), name)
+    if name in _FROM_LINEAR_MODEL:
+        return getattr(importlib.import_module("lossmath.linear_model"), name)
     raise AttributeError(f"module 'lossmath' has no attribute {name!r}")
 
 

@@ -1,7 +1,8 @@
 """The ``lossmath`` command line.
 
 ``lossmath losses`` lists the catalogue; ``lossmath check`` checks, live, every
-derivative of every loss against ``mpmath`` (400 digits) and finite differences.
+derivative of every loss against ``mpmath`` (400 digits) and finite differences;
+``lossmath fit`` fits a GLM (see :mod:`lossmath._cli_fit`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 import lossmath
+from lossmath._cli_fit import add_fit_parser
 from lossmath.losses import available, get_loss
 
 __all__ = ["main"]
@@ -142,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=int, default=200, help="random points per case (default 200)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(run=_cmd_check)
+    add_fit_parser(sub)
     return parser
 
 

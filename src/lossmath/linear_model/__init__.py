@@ -1,9 +1,12 @@
-"""Generalized linear models built on the loss catalogue (in progress: the objective).
+"""Generalized linear models: any loss of the catalogue × any penalty (DESIGN.md §7).
 
-The estimators of DESIGN.md §7 build on :class:`GLMObjective`, the data term every
-solver shares.
+:class:`GLMRegressor` and :class:`GLMClassifier` are scikit-learn estimators over
+:class:`GLMObjective` (the one data term every solver shares) and the solvers of
+:func:`solve`.
 """
 
+from lossmath.linear_model._estimators import GLMClassifier, GLMRegressor
 from lossmath.linear_model._objective import GLMObjective
+from lossmath.linear_model._solvers import SOLVERS, SolverResult, solve
 
-__all__ = ["GLMObjective"]
+__all__ = ["SOLVERS", "GLMClassifier", "GLMObjective", "GLMRegressor", "SolverResult", "solve"]

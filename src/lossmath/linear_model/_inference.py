@@ -146,25 +146,46 @@ def glm_inference(
         Xd = np.column_stack([Xd, np.ones(Xd.shape[0])])
     info = Xd.T @ (Xd * f[:, None])
     n_eff = float(s.sum())
-    rank = int(np.linalg.matrix_rank(Xd))
+    rank = int(np.linalg.matrix_rank(Xd[s > 0]))
     df_resid = n_eff - rank
+    if rank < Xd.shape[1] and not l2:
+        raise np.linalg.LinAlgError(
+            f"the design has rank {rank} < {Xd.shape[1]} coefficients: they are not identified"
+        )
+    if df_resid <= 0 and not family.fixed_scale:
+        raise np.linalg.LinAlgError(
+            f"no residual degrees of freedom ({n_eff:g} weighted samples, rank {rank}) "
+            "to estimate the dispersion"
+        )
     if family.fixed_scale:
         scale = 1.0
     else:
         pearson = float(np.sum(s * (y - mu) ** 2 / family.variance(mu, power)))
         scale = pearson / df_resid
+        if not scale > 0:
+            raise np.linalg.LinAlgError("zero dispersion: the model fits the data exactly")
     precision = info / scale
     if l2:
         p = Xd.shape[1] - int(fit_intercept)
         precision[np.arange(p), np.arange(p)] += n_eff * l2
     cov = np.linalg.inv(precision)
-    deviance = float(np.sum(s * family.unit_deviance(y, mu, power)))
+    if family.name == "bernoulli":
+        # From the loss in z, not from μ: stays finite and accurate where μ rounds to
+        # 0 or 1 (nearly separable data). Deviance = 2 (ℓ − ℓ_saturated).
+        nll = loss.value(y, z, check_input=False)
+        saturated = -(special.xlogy(y, y) + special.xlogy(1 - y, 1 - y))
+        deviance = float(2 * np.sum(s * (nll - saturated)))
+    else:
+        deviance = float(np.sum(s * family.unit_deviance(y, mu, power)))
     if family.name == "tweedie":
         llf = aic = bic = None
     else:
         # statsmodels: the Gaussian log-likelihood uses the MLE scale SSR / n.
         ll_scale = float(np.sum(s * (y - mu) ** 2)) / n_eff if family.name == "gaussian" else scale
-        llf = family.log_likelihood(y, mu, s, ll_scale)
+        if family.name == "bernoulli":
+            llf = -float(np.sum(s * loss.value(y, z, check_input=False)))
+        else:
+            llf = family.log_likelihood(y, mu, s, ll_scale)
         k = rank  # df_model + 1, statsmodels' count (the scale is not counted)
         aic = -2 * llf + 2 * k
         bic = -2 * llf + k * math.log(n_eff)

@@ -1,0 +1,118 @@
+r"""Solvers for ``min F(coef)``, ``F`` = weighted mean loss + penalty (DESIGN.md §6).
+
+One entry point, :func:`solve`, over plain module-level solver functions that share
+:class:`SolverResult` and the KKT test of :mod:`._common`:
+
+=========  =====================================================  ==================
+solver     method                                                 penalties
+=========  =====================================================  ==================
+lstsq      normal equations (Cholesky), iterative refinement      squared error, L2
+newton     damped Newton / IRLS, Cholesky, Armijo                 L2
+lbfgs      scipy L-BFGS-B                                         L2
+gd         gradient descent, backtracking                         L2
+fista      accelerated proximal gradient, restart                 any
+cd         proximal Newton, working sets, CD on the model         any
+=========  =====================================================  ==================
+
+Piecewise-linear losses (absolute_error, quantile, hinge) are solved exactly
+whatever the solver asked for (:mod:`._kinked`: an LP, or smoothing continuation
+with an exact polish when there is an L2 part).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lossmath.linear_model._solvers._common import SolverResult, initial_coef, l1_l2
+from lossmath.linear_model._solvers._kinked import is_kinked, solve_kinked
+from lossmath.linear_model._solvers._proximal import cd, fista
+from lossmath.linear_model._solvers._smooth import gd, lbfgs, lstsq, newton
+
+__all__ = ["SOLVERS", "SolverResult", "choose_solver", "solve"]
+
+_FUNCS = {"lstsq": lstsq, "newton": newton, "lbfgs": lbfgs, "gd": gd, "fista": fista, "cd": cd}
+#: Names accepted by :func:`solve` besides ``"auto"``.
+SOLVERS = tuple(_FUNCS)
+#: ``auto`` picks newton up to this many coefficients (a dense Hessian), lbfgs beyond.
+NEWTON_MAX_COEF = 2000
+
+
+def choose_solver(objective) -> str:
+    """What ``solver="auto"`` uses for ``objective``."""
+    loss = objective.loss
+    if is_kinked(loss):
+        return "linprog" if l1_l2(objective)[1] == 0 else "smoothing"
+    if not objective.penalty.is_smooth:
+        return "cd"
+    if loss.name == "squared_error":
+        return "lstsq"
+    if loss.is_convex and loss.is_smooth and objective.n_coef <= NEWTON_MAX_COEF:
+        return "newton"
+    return "lbfgs"
+
+
+def solve(
+    objective,
+    solver: str = "auto",
+    *,
+    tol: float = 1e-8,
+    max_iter: int = 1000,
+    coef0: np.ndarray | None = None,
+    verbose: int = 0,
+) -> SolverResult:
+    """Minimise ``objective`` (a :class:`GLMObjective`).
+
+    Parameters
+    ----------
+    objective : GLMObjective
+    solver : {"auto", "lstsq", "newton", "lbfgs", "gd", "fista", "cd"}
+        ``auto``: squared error + smooth penalty → lstsq; a convex C² loss with a
+        smooth penalty and at most 2000 coefficients → newton; other smooth
+        penalties → lbfgs; an L1 part → cd. Piecewise-linear losses always use the
+        exact method of :mod:`._kinked` (reported in ``SolverResult.solver``).
+    tol : float, default 1e-8
+        Stop when the KKT residual (max-norm of the minimum-norm subgradient) is
+        at most ``tol``.
+    max_iter : int, default 1000
+        Outer iterations.
+    coef0 : ndarray of shape (n_coef,), optional
+        Warm start; default zeros with the intercept-only optimum as intercept.
+    verbose : int, default 0
+        Print progress when positive.
+
+    Returns
+    -------
+    SolverResult
+
+    Raises
+    ------
+    ValueError
+        For an unknown solver, or one that cannot handle the loss / penalty
+        (lstsq needs squared error and a smooth penalty; newton, lbfgs and gd need
+        a smooth penalty).
+    """
+    if solver != "auto" and solver not in _FUNCS:
+        raise ValueError(f"solve: unknown solver {solver!r}; use 'auto' or one of {SOLVERS}")
+    if not tol > 0:
+        raise ValueError(f"solve: tol must be > 0; got {tol!r}")
+    if int(max_iter) != max_iter or max_iter < 0:
+        raise ValueError(f"solve: max_iter must be a non-negative integer; got {max_iter!r}")
+    max_iter = int(max_iter)
+    loss = objective.loss
+    if is_kinked(loss):
+        return solve_kinked(objective, solver, tol, max_iter, coef0, verbose)
+    name = choose_solver(objective) if solver == "auto" else solver
+    smooth_penalty = objective.penalty.is_smooth
+    if name == "lstsq" and (loss.name != "squared_error" or not smooth_penalty):
+        raise ValueError(
+            "solve: solver='lstsq' needs the squared_error loss and an L2 penalty; "
+            f"got loss {loss.name!r}, l1_ratio={objective.penalty.l1_ratio}. "
+            "Use 'newton' or 'lbfgs' (or 'cd' / 'fista' for an L1 part)."
+        )
+    if name in ("newton", "lbfgs", "gd") and not smooth_penalty:
+        raise ValueError(
+            f"solve: solver={name!r} needs a smooth penalty but the penalty has an L1 "
+            f"part (alpha·l1_ratio = {l1_l2(objective)[0]}); use 'cd' or 'fista'"
+        )
+    coef = initial_coef(objective, coef0)
+    return _FUNCS[name](objective, coef, float(tol), max_iter, verbose)

@@ -1,0 +1,215 @@
+r"""Solvers for a smooth penalty (no L1 part): lstsq, newton, lbfgs, gd.
+
+Each minimises :math:`F(\text{coef})` from ``coef`` and stops when the KKT residual
+(here the max-norm of :math:`∇F`) is at most ``tol``.
+
+* ``lstsq`` — squared error: :math:`F` is quadratic, so one solve of the normal
+  equations :math:`H δ = −∇F` (Cholesky of ``[X 1]ᵀ diag(s) [X 1] / S + α I_w``, the
+  intercept unpenalised; ``scipy.linalg.lstsq`` if that matrix is singular) plus up
+  to a few steps of iterative refinement with the same factor.
+* ``newton`` — :math:`δ = −H^{-1} ∇F` with the exact Hessian where the loss is convex
+  (then it is PSD), the Fisher weights otherwise, and Armijo backtracking.
+* ``lbfgs`` — ``scipy.optimize.minimize(method="L-BFGS-B")`` with ``gtol = tol``,
+  restarted while the KKT test fails and iterations remain.
+* ``gd`` — gradient descent with step ``1/L``, ``L`` from the loss's
+  ``hessian_bound`` (power iteration), adapted by backtracking.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as la
+from scipy.optimize import minimize
+
+from lossmath.linear_model._solvers._common import (
+    EPS,
+    SolverResult,
+    advice,
+    armijo,
+    kkt_norm,
+    lipschitz,
+    n_w,
+    roundoff,
+    stalled,
+)
+
+__all__ = ["gd", "lbfgs", "lstsq", "newton"]
+
+
+def _gauge(obj, hess: np.ndarray) -> np.ndarray:
+    """Pin the multinomial's null directions (a constant added to every class).
+
+    ``F`` is invariant along them and ``∇F`` orthogonal to them, so adding
+    ``c P_null`` to ``H`` leaves the Newton step on the other directions unchanged
+    and makes its null-space part exactly zero (the minimum-norm step).
+    """
+    k, p = obj.n_scores, obj.n_features
+    if k == 1:
+        return hess
+    c = float(np.mean(np.diag(hess))) or 1.0
+    groups = []
+    if obj.fit_intercept:
+        groups.append(n_w(obj) + np.arange(k))
+    if obj.penalty.alpha * (1 - obj.penalty.l1_ratio) == 0:
+        groups.extend(np.arange(k) * p + j for j in range(p))
+    hess = hess.copy()
+    for idx in groups:
+        hess[np.ix_(idx, idx)] += c / k
+    return hess
+
+
+#: Pivot ratio below which a PSD matrix is treated as singular (rank-deficient X).
+_RANK_CUTOFF = 1e-10
+
+
+def solve_psd(hess: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``H⁻¹ rhs`` by Cholesky; the minimum-norm solution if ``H`` is singular.
+
+    A rank-deficient ``H`` (more features than samples, collinear columns) has a
+    null space in which ``F`` is flat (or decreases only towards infinity, for
+    separable data). Cholesky would still succeed on rounding noise and send the
+    step far into that null space, differently for inputs that differ only by
+    rounding (weights versus repeated rows); the pseudo-inverse step stays in the
+    row space, so equivalent problems follow the same path to the same point.
+    """
+    try:
+        factor = la.cho_factor(hess, check_finite=False)
+        pivots = np.abs(np.diag(factor[0]))
+        if pivots.size == 0 or pivots.min() ** 2 > _RANK_CUTOFF * pivots.max() ** 2:
+            return la.cho_solve(factor, rhs, check_finite=False)
+    except la.LinAlgError:
+        pass
+    return la.lstsq(hess, rhs, cond=_RANK_CUTOFF, check_finite=False)[0]
+
+
+def _finish(obj, coef, f, g, it, tol, max_iter, name, other, stall=False):
+    k = kkt_norm(obj, coef, g)
+    ok = k <= tol
+    if ok:
+        msg = f"{name} converged: KKT residual {k:.3g} <= tol={tol:.3g}"
+    elif stall:
+        msg = stalled(name, k, tol)
+    else:
+        msg = advice(name, max_iter, k, tol, other)
+    return SolverResult(coef, it, ok, float(f), k, name, msg)
+
+
+def _log(verbose, name, it, f, k):
+    if verbose:
+        print(f"[{name}] iter {it:4d}  F = {f:.12g}  kkt = {k:.3e}")
+
+
+def lstsq(obj, coef, tol, max_iter, verbose):
+    """Closed form for squared error + L2 (see the module notes)."""
+    f, g = obj.value_gradient(coef)
+    hess = obj.hessian(coef)
+    try:
+        factor = la.cho_factor(hess, check_finite=False)
+        step = lambda r: la.cho_solve(factor, r, check_finite=False)  # noqa: E731
+    except la.LinAlgError:
+        step = lambda r: la.lstsq(hess, r, check_finite=False)[0]  # noqa: E731
+    it = 0
+    while it < max_iter:
+        k = kkt_norm(obj, coef, g)
+        _log(verbose, "lstsq", it, f, k)
+        if k <= tol:
+            break
+        new = coef + step(-g)
+        f_new, g_new = obj.value_gradient(new)
+        it += 1
+        if kkt_norm(obj, new, g_new) >= k:  # refinement no longer helps
+            break
+        coef, f, g = new, f_new, g_new
+    return _finish(obj, coef, f, g, it, tol, max_iter, "lstsq", "newton", stall=it < max_iter)
+
+
+def newton(obj, coef, tol, max_iter, verbose):
+    """Damped Newton / IRLS (see the module notes)."""
+    fisher = not obj.loss.is_convex
+    with np.errstate(all="ignore"):
+        f, g = obj.value_gradient(coef)
+    for it in range(max_iter + 1):
+        k = kkt_norm(obj, coef, g)
+        _log(verbose, "newton", it, f, k)
+        if k <= tol or it == max_iter:
+            break
+        d = solve_psd(_gauge(obj, obj.hessian(coef, fisher=fisher)), -g)
+        if not np.all(np.isfinite(d)) or g @ d >= 0:
+            d = -g
+        step = armijo(obj, coef, f, g, d, k)
+        if step is None and not np.array_equal(d, -g):
+            step = armijo(obj, coef, f, g, -g, k)
+        if step is None:
+            return _finish(obj, coef, f, g, it, tol, max_iter, "newton", "lbfgs", stall=True)
+        coef, f, g = step
+    return _finish(obj, coef, f, g, it, tol, max_iter, "newton", "lbfgs")
+
+
+def lbfgs(obj, coef, tol, max_iter, verbose):
+    """scipy's L-BFGS-B on ``value_gradient``, re-checked on the KKT residual."""
+    used, stall = 0, False
+
+    def fun(c):
+        with np.errstate(all="ignore"):
+            f, g = obj.value_gradient(c)
+        return (f, g) if np.isfinite(f) else (np.inf, np.zeros_like(g))
+
+    f, g = fun(coef)
+    for _ in range(20):
+        k = kkt_norm(obj, coef, g)
+        _log(verbose, "lbfgs", used, f, k)
+        if k <= tol or used >= max_iter:
+            break
+        res = minimize(
+            fun,
+            coef,
+            jac=True,
+            method="L-BFGS-B",
+            options={
+                "maxiter": max_iter - used,
+                "gtol": tol,
+                "ftol": 64 * EPS,
+                "maxcor": 30,
+                "maxls": 50,
+            },
+        )
+        used += max(int(res.nit), 1)
+        f_new, g_new = fun(res.x)
+        if f_new < f or (roundoff(f_new, f) and kkt_norm(obj, res.x, g_new) < k):
+            coef, f, g = res.x, f_new, g_new
+        else:
+            stall = True
+            break
+    used = min(used, max_iter)
+    return _finish(
+        obj, coef, f, g, used, tol, max_iter, "lbfgs", "newton", stall=stall or used < max_iter
+    )
+
+
+def gd(obj, coef, tol, max_iter, verbose):
+    """Gradient descent with backtracking on a Lipschitz estimate (module notes)."""
+    L = lipschitz(obj, coef)
+    with np.errstate(all="ignore"):
+        f, g = obj.value_gradient(coef)
+    for it in range(max_iter + 1):
+        k = kkt_norm(obj, coef, g)
+        if verbose and (it % 100 == 0):
+            _log(verbose, "gd", it, f, k)
+        if k <= tol or it == max_iter:
+            break
+        for _ in range(60):
+            d = -g / L
+            new = coef + d
+            with np.errstate(all="ignore"):
+                f_new, g_new = obj.value_gradient(new)
+            if np.isfinite(f_new):
+                dd = float(d @ d)
+                bound = f + float(g @ d) + 0.5 * L * dd
+                if f_new <= bound or (roundoff(f_new, bound) and float((g_new - g) @ d) <= L * dd):
+                    break
+            L *= 2.0
+        else:
+            return _finish(obj, coef, f, g, it, tol, max_iter, "gd", "lbfgs", stall=True)
+        coef, f, g = new, f_new, g_new
+        L *= 0.9
+    return _finish(obj, coef, f, g, it, tol, max_iter, "gd", "lbfgs")
