@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lossmath._eft import precision, two_prod
 from lossmath._validation import Interval, check_param
 from lossmath.links import Log
 from lossmath.losses._base import ScalarLoss
@@ -22,23 +23,13 @@ from lossmath.losses._registry import register
 __all__ = ["Gamma", "Poisson", "Tweedie"]
 
 
-def _split(xp, x):
-    """Dekker's split of ``x`` into a high part of half the mantissa and the rest."""
-    factor = 134217729.0 if x.dtype == xp.float64 else 4097.0  # 2^27 + 1, 2^12 + 1
-    c = factor * x
-    hi = c - (c - x)
-    return hi, x - hi
-
-
 def _exp_of_product(xp, a: float, z):
     """``exp(a z)`` to a few ulps, ``a`` a Python float, ``z`` an array."""
     a_hi = xp.asarray(a, dtype=z.dtype)
     # In float32, ``a`` itself does not fit: carry its rounding error along.
     a_lo = xp.asarray(a - float(a_hi), dtype=z.dtype)
-    prod = a_hi * z
-    ah, al = _split(xp, xp.full_like(z, float(a_hi)))
-    zh, zl = _split(xp, z)
-    err = (((ah * zh - prod) + ah * zl) + al * zh) + al * zl + a_lo * z
+    prod, err = two_prod(xp.full_like(z, float(a_hi)), z, precision(xp, z))
+    err = err + a_lo * z
     # The split overflows for |z| near the top of the range, where exp is 0 or inf anyway.
     err = xp.where(xp.isfinite(err), err, xp.zeros_like(err))
     # e (1 + err), not e + e err: keeps inf (and 0) where exp over- (under-)flows.

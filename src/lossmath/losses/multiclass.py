@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from lossmath._array import get_namespace, numpy_errstate
+from lossmath._eft import two_sum
 from lossmath._validation import Interval, check_finite, check_param, to_float
 from lossmath.links import Softmax
 from lossmath.losses._base import Loss
@@ -38,9 +39,7 @@ def _softmax_parts(xp, z):
     m = xp.max(z, axis=1)
     is_max = xp.arange(k)[None, :] == xp.argmax(z, axis=1)[:, None]
     mm = m[:, None]
-    d = z - mm
-    bb = d - z
-    err = (z - (d - bb)) + (-mm - bb)  # TwoSum: d + err == z − m exactly
+    d, err = two_sum(z, -mm)  # d + err == z − m exactly
     ed = xp.exp(d)
     e = ed + ed * err  # d ≤ 0, so no inf·0; rounds once less than ed (1 + err)
     zero = xp.zeros_like(e)

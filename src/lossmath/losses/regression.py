@@ -16,6 +16,7 @@ from functools import cached_property
 
 import numpy as np
 
+from lossmath._eft import two_sum
 from lossmath._validation import Interval, check_param
 from lossmath.links import Identity
 from lossmath.losses._base import ScalarLoss
@@ -297,8 +298,7 @@ class LogCosh(_RegressionLoss):
             # sech² r falls like e^{−2|r|}: the rounding δ of r = z − y would cost
             # 2|r| δ of relative accuracy. TwoSum recovers δ; sech²(r + δ) ≈
             # sech²(r) (1 − 2 tanh(r) δ).
-            bb = r - z
-            delta = (z - (r - bb)) + (-y - bb)
+            delta = two_sum(z, -y)[1]  # z − y = r + δ exactly
             h = ((4 * e) / ((1 + e) * (1 + e))) * (1 - 2 * g * delta)
         return v, (g if gradient else None), h
 
