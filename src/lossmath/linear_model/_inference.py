@@ -146,7 +146,10 @@ def glm_inference(
         Xd = np.column_stack([Xd, np.ones(Xd.shape[0])])
     info = Xd.T @ (Xd * f[:, None])
     n_eff = float(s.sum())
-    rank = int(np.linalg.matrix_rank(Xd[s > 0]))
+    # The rank of the (p+1)² information matrix, not an SVD of the n × (p+1) design:
+    # the same answer where the Fisher weights are positive, at a fraction of the cost.
+    eig = np.linalg.eigvalsh(info)
+    rank = int(np.sum(eig > eig.max() * info.shape[0] * np.finfo(float).eps))
     df_resid = n_eff - rank
     if rank < Xd.shape[1] and not l2:
         raise np.linalg.LinAlgError(
