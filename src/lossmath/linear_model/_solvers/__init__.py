@@ -75,8 +75,9 @@ def solve(
     solver : {"auto", "lstsq", "newton", "lbfgs", "gd", "fista", "cd"}
         ``auto``: squared error + smooth penalty → lstsq; a convex C² scalar loss
         with a smooth penalty and at most 2000 coefficients → newton; other smooth
-        penalties (the multinomial included) → lbfgs; an L1 part → cd. Piecewise-linear losses always use the
-        exact method of :mod:`._kinked` (reported in ``SolverResult.solver``).
+        penalties (the multinomial included) → lbfgs; an L1 part → cd.
+        Piecewise-linear losses always use the exact method of :mod:`._kinked`
+        (reported in ``SolverResult.solver``).
     tol : float, default 1e-8
         Stop when the KKT residual (max-norm of the minimum-norm subgradient) is
         at most ``tol``.
