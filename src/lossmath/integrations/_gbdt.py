@@ -311,3 +311,10 @@ def weighted_mean_loss(loss: Any, y: Any, z: Any, sample_weight: Any = None) -> 
     if sample_weight is not None and np.size(sample_weight) == 0:
         sample_weight = None
     return float(loss(np.asarray(y), z, sample_weight))
+
+
+def per_row(score: Any, n: int) -> np.ndarray:
+    """A starting score repeated for ``n`` rows: ``(n,)``, or ``(n, K)`` for K scores."""
+    if np.ndim(score):
+        return np.tile(np.asarray(score, dtype=float), (n, 1))
+    return np.full(n, float(score))

@@ -43,6 +43,7 @@ import numpy as np
 from lossmath.integrations._gbdt import (
     GradientHessian,
     import_library,
+    per_row,
     resolve_loss,
     starting_score,
     weighted_mean_loss,
@@ -157,8 +158,4 @@ def baseline(loss: Any, y: Any, sample_weight: Any = None) -> float | list[float
 
 def init_score(loss: Any, y: Any, sample_weight: Any = None) -> np.ndarray:
     """Per-row starting scores, (n,) or (n, K), for ``fit(baseline=...)`` / ``Pool(...)``."""
-    c = baseline(loss, y, sample_weight)
-    n = np.shape(y)[0]
-    if isinstance(c, list):
-        return np.tile(np.asarray(c), (n, 1))
-    return np.full(n, c)
+    return per_row(baseline(loss, y, sample_weight), np.shape(y)[0])

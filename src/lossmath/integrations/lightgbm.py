@@ -37,6 +37,7 @@ import numpy as np
 from lossmath.integrations._gbdt import (
     GradientHessian,
     import_library,
+    per_row,
     resolve_loss,
     starting_score,
     weighted_mean_loss,
@@ -145,8 +146,4 @@ def init_score(loss: Any, y: Any, sample_weight: Any = None) -> np.ndarray:
     ndarray of shape (n,) or (n, K)
         :func:`baseline` repeated for each of the ``n`` rows of ``y``.
     """
-    c = baseline(loss, y, sample_weight)
-    n = np.shape(y)[0]
-    if isinstance(c, np.ndarray):
-        return np.tile(c, (n, 1))
-    return np.full(n, c)
+    return per_row(baseline(loss, y, sample_weight), np.shape(y)[0])
