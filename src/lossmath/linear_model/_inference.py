@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
+from lossmath.linear_model._objective import weighted_gram
+
 __all__ = ["FAMILIES", "Family", "GLMInference", "coef_table_data", "glm_inference"]
 
 
@@ -141,19 +143,16 @@ def glm_inference(
     s = np.ones_like(y) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     mu = np.asarray(loss.predict(z), dtype=float)
     f = loss.fisher_diagonal(y, z, s, check_input=False)
-    Xd = X.toarray() if hasattr(X, "toarray") else np.asarray(X, dtype=float)
-    if fit_intercept:
-        Xd = np.column_stack([Xd, np.ones(Xd.shape[0])])
-    info = Xd.T @ (Xd * f[:, None])
+    info = weighted_gram(X, f, fit_intercept)
     n_eff = float(s.sum())
     # The rank of the (p+1)² information matrix, not an SVD of the n × (p+1) design:
     # the same answer where the Fisher weights are positive, at a fraction of the cost.
     eig = np.linalg.eigvalsh(info)
     rank = int(np.sum(eig > eig.max() * info.shape[0] * np.finfo(float).eps))
     df_resid = n_eff - rank
-    if rank < Xd.shape[1] and not l2:
+    if rank < info.shape[0] and not l2:
         raise np.linalg.LinAlgError(
-            f"the design has rank {rank} < {Xd.shape[1]} coefficients: they are not identified"
+            f"the design has rank {rank} < {info.shape[0]} coefficients: they are not identified"
         )
     if df_resid <= 0 and not family.fixed_scale:
         raise np.linalg.LinAlgError(
@@ -169,7 +168,7 @@ def glm_inference(
             raise np.linalg.LinAlgError("zero dispersion: the model fits the data exactly")
     precision = info / scale
     if l2:
-        p = Xd.shape[1] - int(fit_intercept)
+        p = info.shape[0] - int(fit_intercept)
         precision[np.arange(p), np.arange(p)] += n_eff * l2
     cov = np.linalg.inv(precision)
     if family.name == "bernoulli":
