@@ -27,6 +27,7 @@ import numpy as np
 from scipy import special, stats
 
 from lossmath.linear_model._objective import weighted_gram
+from lossmath.special import softplus
 
 __all__ = ["FAMILIES", "Family", "GLMInference", "coef_table_data", "glm_inference"]
 
@@ -47,11 +48,18 @@ class Family:
             "tweedie": lambda: mu**power,
         }[self.name]()
 
-    def unit_deviance(self, y: np.ndarray, mu: np.ndarray, power: float = 0.0) -> np.ndarray:
+    @staticmethod
+    def _bernoulli_nll(y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """``−log p(y | z)`` in the logit ``z``, not in ``μ``: finite and accurate where
+        ``μ`` rounds to 0 or 1 (nearly separable data)."""
+        return (1 - y) * softplus(z) + y * softplus(-z)
+
+    def unit_deviance(self, y, mu, z, power: float = 0.0) -> np.ndarray:
         if self.name == "gaussian":
             return (y - mu) ** 2
         if self.name == "bernoulli":
-            return 2 * (special.xlogy(y, y / mu) + special.xlogy(1 - y, (1 - y) / (1 - mu)))
+            saturated = -(special.xlogy(y, y) + special.xlogy(1 - y, 1 - y))
+            return 2 * (self._bernoulli_nll(y, z) - saturated)
         if self.name == "poisson":
             return 2 * (special.xlogy(y, y / mu) - (y - mu))
         if self.name == "gamma":
@@ -63,11 +71,11 @@ class Family:
             + mu ** (2 - p) / (2 - p)
         )
 
-    def log_likelihood(self, y, mu, s, scale: float) -> float:
+    def log_likelihood(self, y, mu, z, s, scale: float) -> float:
         if self.name == "gaussian":
             ll = stats.norm.logpdf(y, mu, math.sqrt(scale))
         elif self.name == "bernoulli":
-            ll = special.xlogy(y, mu) + special.xlogy(1 - y, 1 - mu)
+            ll = -self._bernoulli_nll(y, z)
         elif self.name == "poisson":
             ll = special.xlogy(y, mu) - mu - special.gammaln(y + 1)
         elif self.name == "gamma":
@@ -171,23 +179,13 @@ def glm_inference(
         p = info.shape[0] - int(fit_intercept)
         precision[np.arange(p), np.arange(p)] += n_eff * l2
     cov = np.linalg.inv(precision)
-    if family.name == "bernoulli":
-        # From the loss in z, not from μ: stays finite and accurate where μ rounds to
-        # 0 or 1 (nearly separable data). Deviance = 2 (ℓ − ℓ_saturated).
-        nll = loss.value(y, z, check_input=False)
-        saturated = -(special.xlogy(y, y) + special.xlogy(1 - y, 1 - y))
-        deviance = float(2 * np.sum(s * (nll - saturated)))
-    else:
-        deviance = float(np.sum(s * family.unit_deviance(y, mu, power)))
+    deviance = float(np.sum(s * family.unit_deviance(y, mu, z, power)))
     if family.name == "tweedie":
         llf = aic = bic = None
     else:
         # statsmodels: the Gaussian log-likelihood uses the MLE scale SSR / n.
         ll_scale = float(np.sum(s * (y - mu) ** 2)) / n_eff if family.name == "gaussian" else scale
-        if family.name == "bernoulli":
-            llf = -float(np.sum(s * loss.value(y, z, check_input=False)))
-        else:
-            llf = family.log_likelihood(y, mu, s, ll_scale)
+        llf = family.log_likelihood(y, mu, z, s, ll_scale)
         k = rank  # df_model + 1, statsmodels' count (the scale is not counted)
         aic = -2 * llf + 2 * k
         bic = -2 * llf + k * math.log(n_eff)
