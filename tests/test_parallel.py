@@ -1,9 +1,13 @@
-"""The chunked, multi-threaded path of large NumPy inputs (``lossmath._parallel``).
+"""The fast paths of large NumPy inputs: compiled loops and NumPy blocks.
 
-It must give the plain path's results bit for bit, whatever the number of threads
-or the block size, hold the same accuracy against ``mpmath``, write into ``out=``
-buffers, and raise the plain path's messages. No timings here: see
-``benchmarks/bench_losses.py``.
+Scalar losses run their kernel compiled (``lossmath._jit``); the multinomial loss,
+and every loss when numba is switched off (``LOSSMATH_JIT=0``), runs the NumPy
+kernel on row blocks (``lossmath._parallel``). Both must hold the mpmath accuracy
+bar, give results that do not depend on the number of threads or the block size
+(bit for bit), write into ``out=`` buffers, and raise the plain path's messages.
+The NumPy blocks also equal the plain path bit for bit; the compiled loop uses its
+own ``exp`` / ``log1p`` (within an ulp), so it agrees with the plain path to a few
+ulps. No timings here: see ``benchmarks/bench_losses.py``.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import CASES, case_id, small_batch
-from lossmath import _parallel
+from conftest import CASES, SCALAR_CASES, case_id, small_batch
+from lossmath import _jit, _parallel
 from lossmath.checking import ULP_TOLERANCE, sample_points, ulp_errors
 from lossmath.losses import get_loss
 
@@ -22,11 +26,20 @@ FUSED += ["value_gradient_hessian", "fisher_diagonal"]
 N_LARGE = _parallel.MIN_ELEMENTS + 4099
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def engine(request, monkeypatch):
+    """Run the test on the compiled loops, then with numba switched off."""
+    if request.param == "numpy":
+        monkeypatch.setattr(_jit, "available", lambda: False)
+    return request.param
+
+
 @pytest.fixture
 def chunk_everything(monkeypatch):
     """Chunk even the smallest input, in blocks of 7 elements: many blocks, odd edges."""
     monkeypatch.setattr(_parallel, "MIN_ELEMENTS", 1)
     monkeypatch.setattr(_parallel, "BLOCK_ELEMENTS", 7)
+    monkeypatch.setattr(_parallel, "JIT_BLOCK_ELEMENTS", 7)
 
 
 def _plain(monkeypatch, fn):
@@ -46,6 +59,19 @@ def _assert_identical(a, b):
         np.testing.assert_array_equal(x, y, strict=True)
 
 
+def _assert_matches_plain(engine, loss, got, plain):
+    """Bit for bit on the NumPy blocks; on the compiled loop both sides are within
+    ``ULP_TOLERANCE`` of the exact result (``test_accuracy_on_the_chunked_path``),
+    so within twice that of each other — here, of the magnitude of the terms, as
+    the value of a loss can be a difference of rounded terms."""
+    if engine == "numpy" or not loss._compilable:
+        _assert_identical(got, plain)
+        return
+    for x, y in zip(_as_tuple(got), _as_tuple(plain), strict=True):
+        assert x.dtype == y.dtype
+        np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-13 * float(np.max(np.abs(y))))
+
+
 def large_batch(loss, dtype=np.float64):
     y, z, w = small_batch(loss, dtype, n=N_LARGE, seed=11)
     return y, z, w
@@ -53,46 +79,69 @@ def large_batch(loss, dtype=np.float64):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("loss", CASES, ids=case_id)
-def test_accuracy_on_the_chunked_path(loss, dtype, chunk_everything):
+def test_accuracy_on_the_chunked_path(loss, dtype, engine, chunk_everything):
     worst = ulp_errors(loss, dtype)
     assert max(worst.values()) <= ULP_TOLERANCE, worst
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("name", ["logistic", "focal", "poisson", "tweedie", "log_cosh"])
-def test_extreme_points_in_a_large_input_match_the_small_one(name, dtype):
+def test_extreme_points_in_a_large_input_match_the_small_one(name, dtype, engine, monkeypatch):
     loss = get_loss(name)
     ((y, z),) = sample_points(loss, dtype)
     reps = -(-N_LARGE // z.size)
     big = loss.value_gradient_hessian(np.tile(y, reps), np.tile(z, reps), n_threads=2)
-    small = loss.value_gradient_hessian(y, z)  # the plain path that test_accuracy checks
+    with monkeypatch.context() as m:
+        if engine == "compiled":  # the compiled loop in blocks of 7, as the mpmath test runs it
+            m.setattr(_parallel, "MIN_ELEMENTS", 1)
+            m.setattr(_parallel, "JIT_BLOCK_ELEMENTS", 7)
+        small = loss.value_gradient_hessian(y, z)  # what test_accuracy* checks
     for b, s in zip(big, small, strict=True):
         np.testing.assert_array_equal(b.reshape(reps, -1), np.broadcast_to(s, (reps, s.size)))
 
 
 @pytest.mark.parametrize("method", FUSED)
 @pytest.mark.parametrize("loss", CASES, ids=case_id)
-def test_chunked_equals_plain_bit_for_bit(loss, method, monkeypatch):
+def test_chunked_does_not_depend_on_threads_or_blocks(loss, method, engine, monkeypatch):
     y, z, w = large_batch(loss)
     plain = _plain(monkeypatch, lambda: getattr(loss, method)(y, z, w))
-    for n_threads in (1, 2, 3):
-        _assert_identical(getattr(loss, method)(y, z, w, n_threads=n_threads), plain)
+    first = getattr(loss, method)(y, z, w, n_threads=1)
+    _assert_matches_plain(engine, loss, first, plain)
+    for n_threads in (2, 3):
+        _assert_identical(getattr(loss, method)(y, z, w, n_threads=n_threads), first)
     monkeypatch.setattr(_parallel, "BLOCK_ELEMENTS", 1000)
-    _assert_identical(getattr(loss, method)(y, z, w, n_threads=2), plain)
+    monkeypatch.setattr(_parallel, "JIT_BLOCK_ELEMENTS", 1000)
+    _assert_identical(getattr(loss, method)(y, z, w, n_threads=2), first)
+
+
+@pytest.mark.parametrize("method", [*FUSED[:6], "hessian_vector_product"])
+@pytest.mark.parametrize("loss", SCALAR_CASES, ids=case_id)
+def test_scalar_losses_take_the_compiled_loop(loss, method, monkeypatch):
+    """No silent fall-back: every kernel of the catalogue compiles."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("NumPy blocks used")
+
+    monkeypatch.setattr(type(loss), "_evaluate_blocks", fail)
+    y, z, w = large_batch(loss)
+    args = (y, z, np.ones_like(z), w) if method == "hessian_vector_product" else (y, z, w)
+    getattr(loss, method)(*args)
 
 
 @pytest.mark.parametrize("loss", CASES, ids=case_id)
-def test_chunked_hessian_vector_product_and_float32(loss, monkeypatch):
+def test_chunked_hessian_vector_product_and_float32(loss, engine, monkeypatch):
     y, z, w = large_batch(loss, np.float32)
     v = np.random.default_rng(0).normal(size=z.shape).astype(np.float32)
     plain = _plain(monkeypatch, lambda: loss.hessian_vector_product(y, z, v, w))
-    _assert_identical(loss.hessian_vector_product(y, z, v, w, n_threads=2), plain)
+    got = loss.hessian_vector_product(y, z, v, w, n_threads=2)
+    _assert_identical(loss.hessian_vector_product(y, z, v, w, n_threads=1), got)
+    _assert_matches_plain(engine, loss, got, plain)
     plain = _plain(monkeypatch, lambda: loss.value_gradient_hessian(y, z))
-    _assert_identical(loss.value_gradient_hessian(y, z, n_threads=2), plain)
+    _assert_matches_plain(engine, loss, loss.value_gradient_hessian(y, z, n_threads=2), plain)
 
 
 @pytest.mark.parametrize("name", ["logistic", "multinomial"])
-def test_chunked_out_buffers(name):
+def test_chunked_out_buffers(name, engine):
     loss = get_loss(name)
     y, z, w = large_batch(loss)
     expected = loss.value_gradient_hessian(y, z, w)
@@ -108,7 +157,7 @@ def test_chunked_out_buffers(name):
         loss.gradient_hessian(y, z, out=(np.empty(3), None))
 
 
-def test_out_buffer_aliasing_the_input(monkeypatch):
+def test_out_buffer_aliasing_the_input(monkeypatch, engine):
     loss = get_loss("logistic")
     y, z, _ = large_batch(loss)
     expected = _plain(monkeypatch, lambda: loss.gradient(y, z))
@@ -139,7 +188,7 @@ def test_numpy_integer_n_threads_is_accepted():
         ("squared_error", 5, np.nan, "y must be finite; got 2 non-finite values"),
     ],
 )
-def test_chunked_errors_name_the_whole_array(name, index, bad, match):
+def test_chunked_errors_name_the_whole_array(name, index, bad, match, engine):
     loss = get_loss(name)
     y, z, _ = large_batch(loss)
     y[index] = bad

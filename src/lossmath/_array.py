@@ -14,7 +14,14 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-__all__ = ["as_float_array", "floating_dtype", "get_namespace", "numpy_errstate"]
+__all__ = [
+    "as_float_array",
+    "float_like",
+    "floating_dtype",
+    "get_namespace",
+    "numpy_errstate",
+    "tiny",
+]
 
 
 def get_namespace(*arrays: Any) -> Any:
@@ -53,6 +60,23 @@ def as_float_array(xp: Any, x: Any, dtype: Any = None) -> Any:
     if x.dtype != dtype:
         x = xp.astype(x, dtype)
     return x
+
+
+def float_like(xp: Any, a: Any, like: Any) -> Any:
+    """``a`` (a number, or a boolean array) in the floating dtype of the array ``like``.
+
+    Kernels call this rather than ``xp.asarray(a, dtype=like.dtype)`` so that their
+    compiled form (``lossmath._jit``), where ``like`` is a float64 scalar without a
+    dtype, can substitute its own version.
+    """
+    if hasattr(a, "dtype"):
+        return xp.astype(a, like.dtype)
+    return xp.asarray(a, dtype=like.dtype)
+
+
+def tiny(xp: Any, like: Any) -> float:
+    """The smallest positive normal number of ``like``'s dtype (see :func:`float_like`)."""
+    return xp.finfo(like.dtype).smallest_normal
 
 
 def numpy_errstate() -> contextlib.AbstractContextManager:

@@ -11,10 +11,10 @@ memory is a few blocks per thread, whatever ``n``. Each element goes through the
 same expressions whichever block, thread or block size it falls into, so the
 results do not depend on ``n_threads`` or on ``BLOCK_ELEMENTS`` — bit for bit.
 
-Why not a compiled kernel (numba): a second implementation of every formula would
-be a second source of truth for accuracy, and the measurements in
-``docs/performance.md`` show that NumPy's SIMD ``exp``/``log1p`` on cache-resident
-blocks already runs within about 2× of the memory-bandwidth floor.
+Scalar losses do not use these NumPy blocks: their kernels are compiled into one
+loop over samples (``lossmath._jit``), which this module's thread pool runs on the
+same kind of blocks. The NumPy blocks serve the multinomial loss, and every loss
+when numba is switched off (``LOSSMATH_JIT=0``).
 """
 
 from __future__ import annotations
@@ -30,12 +30,24 @@ import numpy as np
 
 from lossmath._array import is_numpy
 
-__all__ = ["BLOCK_ELEMENTS", "MIN_ELEMENTS", "block_rows", "resolve_n_threads", "run_blocks"]
+__all__ = [
+    "BLOCK_ELEMENTS",
+    "JIT_BLOCK_ELEMENTS",
+    "MIN_ELEMENTS",
+    "block_rows",
+    "resolve_n_threads",
+    "run_blocks",
+]
 
 #: Elements (rows × scores per row) of one block: with the dozen or so temporaries
 #: of a kernel, 8192 float64 elements (64 KiB each) stay inside a 2 MiB L2 cache
 #: and under glibc's ``mmap`` threshold, so temporaries are recycled, not mapped.
 BLOCK_ELEMENTS = 8192
+
+#: Elements of one block of the compiled loops (``lossmath._jit``): they make no
+#: temporaries beyond the float32 upcast and the checks, so blocks can be larger
+#: and the per-block cost of validation and dispatch (~10 µs) stays small.
+JIT_BLOCK_ELEMENTS = 65536
 
 #: Below this many elements the plain, single-block evaluation is used: the cost
 #: of handing blocks to threads would exceed the work.

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from lossmath import _parallel
+from lossmath import _jit, _parallel
 from lossmath._array import get_namespace, is_numpy, numpy_errstate
 from lossmath._validation import Interval, check_finite, check_out, to_float
 
@@ -65,6 +65,9 @@ class Loss(ABC):
     _smooth: ClassVar[bool]
     _canonical: ClassVar[bool] = False
     _hessian_bound: ClassVar[float]
+    #: Whether the kernel compiles to a per-sample loop (``lossmath._jit``): it
+    #: must take and return scalars per sample, so scalar losses only.
+    _compilable: ClassVar[bool] = False
 
     @property
     def link(self) -> Any:
@@ -181,11 +184,43 @@ class Loss(ABC):
                 r for r in self._kernel(xp, y, z, value, gradient, hessian) if r is not None
             )
 
+        compute.jit_mode = ("kernel", value, gradient, hessian)
         return compute
 
     def _hvp(self, xp: Any, y: Any, z: Any, v: Any) -> Any:
         """Unweighted ``H v`` per sample; the Hessian is diagonal for scalar losses."""
         return self._kernel(xp, y, z, False, False, True)[2] * v
+
+    def _hvp_output(self):
+        """``compute`` returning ``H v``."""
+
+        def compute(xp, y, z, v):
+            return (self._hvp(xp, y, z, v),)
+
+        # The compiled loop knows the diagonal ``H v`` of the base class only.
+        compute.jit_mode = ("hvp",) if type(self)._hvp is Loss._hvp else None
+        return compute
+
+    def _fisher_output(self):
+        """``compute`` returning the Fisher weight."""
+
+        def compute(xp, y, z, v):
+            return (self._fisher(xp, y, z),)
+
+        exact = type(self)._fisher is Loss._fisher
+        compute.jit_mode = ("kernel", False, False, True) if exact else None
+        return compute
+
+    def _compiled_loop(self, compute, z: Any) -> Any:
+        """The compiled loop for ``compute`` on ``z``, or ``None`` where there is none."""
+        mode = getattr(compute, "jit_mode", None)
+        if mode is None or not self._compilable or z.dtype not in (np.float32, np.float64):
+            return None
+        if not _jit.available():
+            return None
+        from lossmath._jit._compile import compiled_loop
+
+        return compiled_loop(self, mode)
 
     def _block(self, xp, compute, y, z, w, v, check_input):
         """Validated, weighted results of ``compute`` in the computation dtype, and the
@@ -203,9 +238,15 @@ class Loss(ABC):
         xp = get_namespace(y, z, sample_weight, v)
         rows = _parallel.block_rows(xp, (y, z, sample_weight, v), n_threads)
         if rows is not None and not _shares_memory(out, (y, z, sample_weight, v)):
+            arrays = (y, z, sample_weight, v)
             try:
+                loop = self._compiled_loop(compute, z)
+                if loop is not None:
+                    return self._evaluate_compiled(
+                        xp, loop, compute.jit_mode, names, arrays, check_input, n_threads, out
+                    )
                 return self._evaluate_blocks(
-                    xp, compute, names, (y, z, sample_weight, v), check_input, n_threads, out, rows
+                    xp, compute, names, arrays, check_input, n_threads, out, rows
                 )
             except (TypeError, ValueError):
                 # A block held bad input: the checks on the whole arrays raise the
@@ -243,6 +284,40 @@ class Loss(ABC):
         for buf, r in zip(bufs, first, strict=True):
             buf[sl] = r
         _parallel.run_blocks(lambda i: work(i + 1), -(-n // rows) - 1, n_threads)
+        return bufs if len(bufs) > 1 else bufs[0]
+
+    def _evaluate_compiled(self, xp, loop, mode, names, arrays, check_input, n_threads, out):
+        """:meth:`_evaluate` by the compiled kernel loop, block by block, on threads.
+
+        Each block is validated (and float32 upcast) as the plain path does, then
+        one compiled pass computes, weights and stores every requested output.
+        """
+        from lossmath._jit._compile import kernel_params
+
+        y, z, w, v = arrays
+        n = z.shape[0]
+        bufs = self._out_buffers(out, len(names), names)
+        bufs = tuple(np.empty(n, z.dtype) if b is None else b for b in bufs)
+        for name, buf in zip(names, bufs, strict=True):
+            check_out(self.name, f"out ({name})", buf, (n,), z.dtype)
+        # Which buffer each of the loop's three output slots writes to.
+        if mode[0] == "kernel":
+            order = iter(range(len(bufs)))
+            slots = [next(order) if wanted else None for wanted in mode[1:]]
+        else:
+            slots = [0, None, None]
+        params = kernel_params(self)
+        rows = _parallel.JIT_BLOCK_ELEMENTS
+
+        def work(i):
+            sl = slice(i * rows, (i + 1) * rows)
+            _, yb, zb, wb, _ = self._validate(
+                y[sl], z[sl], None if w is None else w[sl], check_input, xp
+            )
+            vb = None if v is None else self._validate_vector(xp, v[sl], zb)
+            loop(params, yb, zb, wb, vb, *(None if k is None else bufs[k][sl] for k in slots))
+
+        _parallel.run_blocks(work, -(-n // rows), n_threads)
         return bufs if len(bufs) > 1 else bufs[0]
 
     def _out_buffers(self, out, count: int, names) -> tuple:
@@ -405,7 +480,7 @@ class Loss(ABC):
         Parameters as :meth:`value`, with ``v`` of the shape of ``z``.
         """
         return self._evaluate(
-            lambda xp, y, z, v: (self._hvp(xp, y, z, v),),
+            self._hvp_output(),
             ("hessian_vector_product",),
             y,
             z,
@@ -454,7 +529,7 @@ class Loss(ABC):
         loss documents its choice. Parameters as :meth:`value`.
         """
         return self._evaluate(
-            lambda xp, y, z, v: (self._fisher(xp, y, z),),
+            self._fisher_output(),
             ("fisher_diagonal",),
             y,
             z,
@@ -483,6 +558,8 @@ class Loss(ABC):
 
 class ScalarLoss(Loss):
     """A loss of one raw score per sample: ``y`` and ``z`` of shape ``(n,)``."""
+
+    _compilable = True
 
     def _check_z_shape(self, z: Any) -> None:
         if z.ndim != 1:

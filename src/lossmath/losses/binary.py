@@ -50,6 +50,13 @@ def _clip_probability(p: float, dtype=np.float64) -> float:
     return min(max(p, eps), 1 - eps)
 
 
+def _alpha_weight(alpha, y):
+    """Focal's class weight ``αₜ = α y + (1 − α)(1 − y)``; 1 without ``α``."""
+    if alpha is None:
+        return 1.0
+    return alpha * y + (1 - alpha) * (1 - y)
+
+
 class _BinaryLoss(ScalarLoss):
     """Labels ``y ∈ {0, 1}``; ``s = 2y − 1`` is the sign of the label."""
 
@@ -317,11 +324,6 @@ class Focal(_BinaryLoss):
         a = 1.0 if self.alpha is None else max(self.alpha, 1 - self.alpha)
         return a * -min(best, neg_h(m0))
 
-    def _alpha_t(self, xp, y):
-        if self.alpha is None:
-            return None
-        return self.alpha * y + (1 - self.alpha) * (1 - y)
-
     def _kernel(self, xp, y, z, value, gradient, hessian):
         gm = self.gamma
         s = 2 * y - 1
@@ -329,7 +331,7 @@ class Focal(_BinaryLoss):
         p, q, t = _sigmoid_pair(xp, m)
         big_l = xp.maximum(-m, xp.zeros_like(m)) + xp.log1p(t)  # −log p
         qg = q**gm
-        a = self._alpha_t(xp, y)
+        a = _alpha_weight(self.alpha, y)
         v = g = h = None
         if value:
             v = qg * big_l
@@ -339,8 +341,13 @@ class Focal(_BinaryLoss):
             # γL(γp − q) + (2γ+1)q grouped as q((2γ+1) − γL) + γ²Lp: the sign change
             # happens in the first bracket, one subtraction of two accurate numbers.
             h = p * qg * (q * ((2 * gm + 1) - gm * big_l) + (gm * gm) * (big_l * p))
-        if a is not None:
-            v, g, h = (None if r is None else a * r for r in (v, g, h))
+        # The class weight multiplies each output (an exact no-op without one).
+        if value:
+            v = a * v
+        if gradient:
+            g = a * g
+        if hessian:
+            h = a * h
         return v, g, h
 
     def _fisher(self, xp, y, z):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lossmath._array import float_like, tiny
 from lossmath._eft import precision, two_prod
 from lossmath._validation import Interval, check_param
 from lossmath.links import Log
@@ -25,9 +26,9 @@ __all__ = ["Gamma", "Poisson", "Tweedie"]
 
 def _exp_of_product(xp, a: float, z):
     """``exp(a z)`` to a few ulps, ``a`` a Python float, ``z`` an array."""
-    a_hi = xp.asarray(a, dtype=z.dtype)
+    a_hi = float_like(xp, a, z)
     # In float32, ``a`` itself does not fit: carry its rounding error along.
-    a_lo = xp.asarray(a - float(a_hi), dtype=z.dtype)
+    a_lo = float_like(xp, a - float(a_hi), z)
     prod, err = two_prod(xp.full_like(z, float(a_hi)), z, precision(xp, z))
     err = err + a_lo * z
     # The split overflows for |z| near the top of the range, where exp is 0 or inf anyway.
@@ -119,7 +120,7 @@ class Gamma(_LogLinkLoss):
         half = xp.exp(-0.5 * z)
         # y e^{−z} in one rounding where e^{−z} is a normal float; beyond, the split
         # (y e^{−z/2}) e^{−z/2} keeps it finite wherever the product is representable.
-        normal = xp.isfinite(e) & (e >= xp.finfo(z.dtype).smallest_normal)
+        normal = xp.isfinite(e) & (e >= tiny(xp, z))
         ye = xp.where(normal, y * e, (y * half) * half)
         v = ye + z if value else None
         g = 1 - ye if gradient else None
@@ -189,7 +190,7 @@ class Tweedie(_LogLinkLoss):
             # e^{(1−p)z} (eᶻ − y): near eᶻ = y the subtraction is exact (Sterbenz),
             # leaving only the rounding of eᶻ; e2 − y e1 would add those of both terms.
             ez = xp.exp(z)
-            normal = xp.isfinite(ez) & (ez >= xp.finfo(z.dtype).smallest_normal)
+            normal = xp.isfinite(ez) & (ez >= tiny(xp, z))
             g = xp.where(normal, e1 * (ez - y), e2 - ye1)
         h = (2 - p) * e2 + (p - 1) * ye1 if hessian else None
         return v, g, h

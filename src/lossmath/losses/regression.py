@@ -16,6 +16,7 @@ from functools import cached_property
 
 import numpy as np
 
+from lossmath._array import float_like
 from lossmath._eft import two_sum
 from lossmath._validation import Interval, check_param
 from lossmath.links import Identity
@@ -183,7 +184,7 @@ class Huber(_RegressionLoss):
         if gradient:
             g = xp.where(inner, r, self.delta * xp.sign(r))
         if hessian:
-            h = xp.astype(inner, z.dtype)
+            h = float_like(xp, inner, z)
         return v, g, h
 
 

@@ -1,0 +1,126 @@
+"""Compile a loss's ``_kernel`` — the same code object — into a loop over samples.
+
+Nothing is re-implemented: the kernel function is re-created with its globals
+rebound (``xp`` becomes :mod:`lossmath._jit._namespace`; lossmath helpers it calls
+are compiled the same way, or replaced by their scalar versions from
+``_namespace.HELPERS``) and handed to numba. Each sample then goes through exactly
+the kernel's expressions, in float64, with ``y``, ``z`` scalars; the loop applies
+the sample weight as ``Loss._apply_weight`` does (``r · sᵢ``) and rounds once to
+the output's dtype on the store.
+
+numba options: ``error_model="numpy"`` (``1/0`` is ``inf``, as for arrays, not an
+exception); ``nogil=True`` so that threads of :mod:`lossmath._parallel` run blocks
+at once; never ``fastmath``, which would license the reassociations the kernels'
+error-free transformations and :mod:`lossmath._jit._exp` depend on not happening.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+import types
+from typing import Any
+
+import numba
+
+from lossmath._jit import _namespace
+
+__all__ = ["compiled_loop", "kernel_params"]
+
+_OPTIONS = {"error_model": "numpy", "nogil": True}
+
+_lock = threading.RLock()
+_functions: dict[Any, Any] = {}
+_loops: dict[tuple, Any] = {}
+_param_types: dict[type, type] = {}
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """Names a code object (and the code nested in it) may look up as globals."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def compiled_function(func: types.FunctionType) -> Any:
+    """``func`` compiled with its lossmath globals rebound to compiled versions."""
+    with _lock:
+        if func in _functions:
+            return _functions[func]
+        scope = dict(func.__globals__)
+        for name in _global_names(func.__code__):
+            obj = scope.get(name)
+            if not isinstance(obj, types.FunctionType):
+                continue
+            if obj in _namespace.HELPERS:
+                scope[name] = _namespace.HELPERS[obj]
+            elif obj.__module__.startswith("lossmath."):
+                scope[name] = compiled_function(obj)
+        rebound = types.FunctionType(
+            func.__code__, scope, func.__name__, func.__defaults__, func.__closure__
+        )
+        compiled = numba.njit(**_OPTIONS)(rebound)
+        _functions[func] = compiled
+        return compiled
+
+
+def kernel_params(loss: Any) -> tuple:
+    """The loss's hyper-parameters as a named tuple: what ``self`` is in the compiled kernel."""
+    cls = type(loss)
+    with _lock:
+        if cls not in _param_types:
+            names = [f.name for f in dataclasses.fields(cls)]
+            _param_types[cls] = collections.namedtuple(f"{cls.__name__}Params", names)
+        params = _param_types[cls]
+    return params(*(getattr(loss, f) for f in params._fields))
+
+
+def _kernel_loop(kernel: Any, value: bool, gradient: bool, hessian: bool) -> Any:
+    ns = _namespace
+
+    def loop(params, y, z, w, v, out_value, out_gradient, out_hessian):
+        for i in range(z.shape[0]):
+            s = 1.0 if w is None else float(w[i])
+            lv, lg, lh = kernel(params, ns, float(y[i]), float(z[i]), value, gradient, hessian)
+            if out_value is not None:
+                out_value[i] = lv * s
+            if out_gradient is not None:
+                out_gradient[i] = lg * s
+            if out_hessian is not None:
+                out_hessian[i] = lh * s
+
+    return loop
+
+
+def _hvp_loop(kernel: Any) -> Any:
+    ns = _namespace
+
+    def loop(params, y, z, w, v, out, unused_1, unused_2):
+        for i in range(z.shape[0]):
+            s = 1.0 if w is None else float(w[i])
+            lh = kernel(params, ns, float(y[i]), float(z[i]), False, False, True)[2]
+            out[i] = (lh * float(v[i])) * s
+
+    return loop
+
+
+def compiled_loop(loss: Any, mode: tuple) -> Any:
+    """The compiled loop of ``loss`` for ``mode``.
+
+    ``mode`` is ``("kernel", value, gradient, hessian)`` — the kernel's requested
+    outputs, written to ``out_value``, ``out_gradient``, ``out_hessian`` — or
+    ``("hvp",)``, ``H v`` per sample written to the first output. The loop's
+    arguments are ``(params, y, z, w, v, out0, out1, out2)``, unused ones ``None``.
+    Weights multiply every output; ``1.0`` (exact) stands in for no weights.
+    """
+    kernel_func = type(loss)._kernel
+    key = (kernel_func, mode)
+    with _lock:
+        if key not in _loops:
+            kernel = compiled_function(kernel_func)
+            loop = _kernel_loop(kernel, *mode[1:]) if mode[0] == "kernel" else _hvp_loop(kernel)
+            _loops[key] = numba.njit(**_OPTIONS)(loop)
+        return _loops[key]
