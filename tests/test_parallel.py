@@ -1,13 +1,14 @@
 """The fast paths of large NumPy inputs: compiled loops and NumPy blocks.
 
-Scalar losses run their kernel compiled (``lossmath._jit``); the multinomial loss,
-and every loss when numba is switched off (``LOSSMATH_JIT=0``), runs the NumPy
-kernel on row blocks (``lossmath._parallel``). Both must hold the mpmath accuracy
-bar, give results that do not depend on the number of threads or the block size
-(bit for bit), write into ``out=`` buffers, and raise the plain path's messages.
-The NumPy blocks also equal the plain path bit for bit; the compiled loop uses its
-own ``exp`` / ``log1p`` (within an ulp), so it agrees with the plain path to a few
-ulps. No timings here: see ``benchmarks/bench_losses.py``.
+Every loss runs compiled (``lossmath._jit``: scalar losses their kernel itself,
+the softmax a row loop around its per-class formulas); with numba switched off
+(``LOSSMATH_JIT=0``) the NumPy kernel runs on row blocks (``lossmath._parallel``).
+Both must hold the mpmath accuracy bar, give results that do not depend on the
+number of threads or the block size (bit for bit), write into ``out=`` buffers,
+and raise the plain path's messages. The NumPy blocks also equal the plain path
+bit for bit; the compiled loop uses its own ``exp`` / ``log1p`` (within an ulp),
+so it agrees with the plain path to a few ulps. No timings here: see
+``benchmarks/bench_losses.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import CASES, SCALAR_CASES, case_id, small_batch
+from conftest import CASES, MULTI_CASES, case_id, small_batch
 from lossmath import _jit, _parallel
 from lossmath.checking import ULP_TOLERANCE, sample_points, ulp_errors
 from lossmath.losses import get_loss
@@ -64,7 +65,7 @@ def _assert_matches_plain(engine, loss, got, plain):
     ``ULP_TOLERANCE`` of the exact result (``test_accuracy_on_the_chunked_path``),
     so within twice that of each other — here, of the magnitude of the terms, as
     the value of a loss can be a difference of rounded terms."""
-    if engine == "numpy" or not loss._compilable:
+    if engine == "numpy":
         _assert_identical(got, plain)
         return
     for x, y in zip(_as_tuple(got), _as_tuple(plain), strict=True):
@@ -115,8 +116,8 @@ def test_chunked_does_not_depend_on_threads_or_blocks(loss, method, engine, monk
 
 
 @pytest.mark.parametrize("method", [*FUSED[:6], "hessian_vector_product"])
-@pytest.mark.parametrize("loss", SCALAR_CASES, ids=case_id)
-def test_scalar_losses_take_the_compiled_loop(loss, method, monkeypatch):
+@pytest.mark.parametrize("loss", CASES, ids=case_id)
+def test_every_loss_takes_the_compiled_loop(loss, method, monkeypatch):
     """No silent fall-back: every kernel of the catalogue compiles."""
 
     def fail(*args, **kwargs):
@@ -212,3 +213,31 @@ def test_small_and_non_numpy_inputs_stay_plain(monkeypatch):
     loss = get_loss("logistic")
     loss.gradient_hessian(np.zeros(100), np.zeros(100), n_threads=2)
     loss.gradient_hessian([0.0] * N_LARGE, [0.0] * N_LARGE, n_threads=2)
+
+
+@pytest.mark.parametrize("loss", MULTI_CASES, ids=case_id)
+def test_multinomial_probability_rows_and_memory_layouts(loss, engine, monkeypatch):
+    """Soft targets, Fortran-ordered inputs (copied per block for the row loop) and
+    a Fortran-ordered ``out`` (which the row loop cannot write: NumPy blocks)."""
+    y, z, w = large_batch(loss)
+    rows = np.random.default_rng(5).dirichlet(np.ones(z.shape[1]), size=z.shape[0])
+    v = np.random.default_rng(6).normal(size=z.shape)
+    zf, vf = np.asfortranarray(z), np.asfortranarray(v)
+    plain = _plain(monkeypatch, lambda: loss.value_gradient_hessian(rows, z, w))
+    _assert_matches_plain(engine, loss, loss.value_gradient_hessian(rows, zf, w), plain)
+    plain = _plain(monkeypatch, lambda: loss.hessian_vector_product(rows, z, v, w))
+    _assert_matches_plain(engine, loss, loss.hessian_vector_product(rows, zf, vf, w), plain)
+    out = np.empty(z.shape, order="F")
+    assert loss.gradient(y, z, w, out=out) is out
+    _assert_identical(out, _plain(monkeypatch, lambda: loss.gradient(y, z, w)))
+
+
+def test_non_class_labels_unchecked_give_zero_targets_as_the_plain_path(monkeypatch, engine):
+    """With ``check_input=False`` a label that is no class (2.5, 7) gets no target
+    weight on either path — the compiled loop reads labels as they are."""
+    loss = get_loss("multinomial")
+    y, z, _ = large_batch(loss)
+    y = y.astype(np.float64)
+    y[:3] = [2.5, 7.0, -1.0]
+    plain = _plain(monkeypatch, lambda: loss.gradient(y, z, check_input=False))
+    _assert_matches_plain(engine, loss, loss.gradient(y, z, check_input=False), plain)

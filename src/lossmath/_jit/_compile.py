@@ -26,9 +26,9 @@ import numba
 
 from lossmath._jit import _namespace
 
-__all__ = ["compiled_loop", "kernel_params"]
+__all__ = ["OPTIONS", "compiled_function", "compiled_loop", "kernel_params"]
 
-_OPTIONS = {"error_model": "numpy", "nogil": True}
+OPTIONS = {"error_model": "numpy", "nogil": True}
 
 _lock = threading.RLock()
 _functions: dict[Any, Any] = {}
@@ -45,11 +45,16 @@ def _global_names(code: types.CodeType) -> set[str]:
     return names
 
 
-def compiled_function(func: types.FunctionType) -> Any:
-    """``func`` compiled with its lossmath globals rebound to compiled versions."""
+def compiled_function(func: types.FunctionType, inline: str = "never") -> Any:
+    """``func`` compiled with its lossmath globals rebound to compiled versions.
+
+    ``inline="always"`` inlines it into its callers at numba's level (the loss
+    kernels); helpers keep their own body, where an argument that is ``None``
+    prunes its branches (``if alpha is None``).
+    """
     with _lock:
-        if func in _functions:
-            return _functions[func]
+        if (func, inline) in _functions:
+            return _functions[func, inline]
         scope = dict(func.__globals__)
         for name in _global_names(func.__code__):
             obj = scope.get(name)
@@ -62,8 +67,8 @@ def compiled_function(func: types.FunctionType) -> Any:
         rebound = types.FunctionType(
             func.__code__, scope, func.__name__, func.__defaults__, func.__closure__
         )
-        compiled = numba.njit(**_OPTIONS)(rebound)
-        _functions[func] = compiled
+        compiled = numba.njit(inline=inline, **OPTIONS)(rebound)
+        _functions[func, inline] = compiled
         return compiled
 
 
@@ -107,20 +112,34 @@ def _hvp_loop(kernel: Any) -> Any:
     return loop
 
 
-def compiled_loop(loss: Any, mode: tuple) -> Any:
+def compiled_loop(loss: Any, mode: tuple, labels: bool = False) -> Any:
     """The compiled loop of ``loss`` for ``mode``.
 
     ``mode`` is ``("kernel", value, gradient, hessian)`` — the kernel's requested
     outputs, written to ``out_value``, ``out_gradient``, ``out_hessian`` — or
-    ``("hvp",)``, ``H v`` per sample written to the first output. The loop's
+    ``("hvp",)``, ``H v`` per sample written to the first output. Scalar losses
+    compile their kernel; the softmax cross-entropy has its own row loop
+    (:mod:`lossmath._jit._softmax`) around its per-class formulas, reading
+    class labels as they are when ``labels``. The loop's
     arguments are ``(params, y, z, w, v, out0, out1, out2)``, unused ones ``None``.
     Weights multiply every output; ``1.0`` (exact) stands in for no weights.
     """
     kernel_func = type(loss)._kernel
-    key = (kernel_func, mode)
+    key = (kernel_func, mode, labels)
     with _lock:
         if key not in _loops:
-            kernel = compiled_function(kernel_func)
-            loop = _kernel_loop(kernel, *mode[1:]) if mode[0] == "kernel" else _hvp_loop(kernel)
-            _loops[key] = numba.njit(**_OPTIONS)(loop)
+            if loss.n_outputs == 1:
+                # Inlined, so that the constant flags (value, gradient, hessian)
+                # prune the kernel's branches and its optional outputs disappear;
+                # called instead, logistic's value ran 8x slower.
+                kernel = compiled_function(kernel_func, inline="always")
+                loop = _kernel_loop(kernel, *mode[1:]) if mode[0] == "kernel" else _hvp_loop(kernel)
+            else:  # the softmax cross-entropy, the one loss of several scores
+                from lossmath._jit import _softmax
+
+                if mode[0] == "kernel":
+                    loop = _softmax.kernel_loop(*mode[1:], labels=labels)
+                else:
+                    loop = _softmax.hvp_loop(labels)
+            _loops[key] = numba.njit(**OPTIONS)(loop)
         return _loops[key]

@@ -44,6 +44,12 @@ def _shares_memory(out: Any, arrays: tuple) -> bool:
     )
 
 
+def _c_contiguous(out: Any) -> bool:
+    """Whether every ``out`` buffer given is C-contiguous."""
+    outs = out if isinstance(out, tuple | list) else (out,)
+    return all(b is None or (isinstance(b, np.ndarray) and b.flags.c_contiguous) for b in outs)
+
+
 class Loss(ABC):
     """Base class of every loss ``ℓ(y, z)`` with exact first and second derivatives.
 
@@ -65,8 +71,8 @@ class Loss(ABC):
     _smooth: ClassVar[bool]
     _canonical: ClassVar[bool] = False
     _hessian_bound: ClassVar[float]
-    #: Whether the kernel compiles to a per-sample loop (``lossmath._jit``): it
-    #: must take and return scalars per sample, so scalar losses only.
+    #: Whether a compiled per-sample loop exists (``lossmath._jit``): the kernel
+    #: itself for scalar losses, a row loop around its parts for the softmax.
     _compilable: ClassVar[bool] = False
 
     @property
@@ -109,8 +115,14 @@ class Loss(ABC):
         return self._kernel(xp, y, z, False, False, True)[2]
 
     @abstractmethod
-    def _validate_y(self, xp: Any, y: Any, z: Any, check_input: bool) -> Any:
-        """``y`` converted and checked against ``z`` (shape) and the domain."""
+    def _validate_y(
+        self, xp: Any, y: Any, z: Any, check_input: bool, keep_labels: bool = False
+    ) -> Any:
+        """``y`` converted and checked against ``z`` (shape) and the domain.
+
+        ``keep_labels``: class labels stay labels (the compiled softmax loop
+        builds each row's targets itself) instead of becoming one-hot rows.
+        """
 
     @abstractmethod
     def _check_z_shape(self, z: Any) -> None:
@@ -121,7 +133,15 @@ class Loss(ABC):
         """The constant raw score minimising the weighted mean loss."""
 
     # ------------------------------------------------------------ validation
-    def _validate(self, y: Any, z: Any, sample_weight: Any, check_input: bool, xp: Any = None):
+    def _validate(
+        self,
+        y: Any,
+        z: Any,
+        sample_weight: Any,
+        check_input: bool,
+        xp: Any = None,
+        keep_labels: bool = False,
+    ):
         """``(xp, y, z, sample_weight, result dtype)``, in the dtype of the computation."""
         if xp is None:
             xp = get_namespace(y, z, sample_weight)
@@ -130,7 +150,7 @@ class Loss(ABC):
         result_dtype = z.dtype
         if is_numpy(xp) and z.dtype in (xp.float32, xp.float16):
             z = xp.astype(z, xp.float64)
-        y = self._validate_y(xp, y, z, check_input)
+        y = self._validate_y(xp, y, z, check_input, keep_labels)
         if check_input:
             check_finite(self.name, "z", xp, z)
         if sample_weight is not None:
@@ -197,8 +217,9 @@ class Loss(ABC):
         def compute(xp, y, z, v):
             return (self._hvp(xp, y, z, v),)
 
-        # The compiled loop knows the diagonal ``H v`` of the base class only.
-        compute.jit_mode = ("hvp",) if type(self)._hvp is Loss._hvp else None
+        # The compiled loops compute the diagonal H v of this class for scalar
+        # losses and the softmax's own; the tests compare them with ``_hvp``.
+        compute.jit_mode = ("hvp",)
         return compute
 
     def _fisher_output(self):
@@ -211,8 +232,8 @@ class Loss(ABC):
         compute.jit_mode = ("kernel", False, False, True) if exact else None
         return compute
 
-    def _compiled_loop(self, compute, z: Any) -> Any:
-        """The compiled loop for ``compute`` on ``z``, or ``None`` where there is none."""
+    def _compiled_loop(self, compute, y: Any, z: Any) -> Any:
+        """The compiled loop for ``compute`` on ``(y, z)``, or ``None`` where there is none."""
         mode = getattr(compute, "jit_mode", None)
         if mode is None or not self._compilable or z.dtype not in (np.float32, np.float64):
             return None
@@ -220,7 +241,11 @@ class Loss(ABC):
             return None
         from lossmath._jit._compile import compiled_loop
 
-        return compiled_loop(self, mode)
+        return compiled_loop(self, mode, labels=self._takes_labels(y))
+
+    def _takes_labels(self, y: Any) -> bool:
+        """Whether ``y`` holds class labels that a compiled loop reads as they are."""
+        return self.n_outputs != 1 and y.ndim == 1
 
     def _block(self, xp, compute, y, z, w, v, check_input):
         """Validated, weighted results of ``compute`` in the computation dtype, and the
@@ -240,7 +265,9 @@ class Loss(ABC):
         if rows is not None and not _shares_memory(out, (y, z, sample_weight, v)):
             arrays = (y, z, sample_weight, v)
             try:
-                loop = self._compiled_loop(compute, z)
+                loop = self._compiled_loop(compute, y, z)
+                if loop is not None and self.n_outputs != 1 and not _c_contiguous(out):
+                    loop = None  # the softmax row loop writes rows as flat runs
                 if loop is not None:
                     return self._evaluate_compiled(
                         xp, loop, compute.jit_mode, names, arrays, check_input, n_threads, out
@@ -296,10 +323,15 @@ class Loss(ABC):
 
         y, z, w, v = arrays
         n = z.shape[0]
+        # Per-sample values are (n,); everything else has the shape of z.
+        shapes = [(n,) if name == "value" else z.shape for name in names]
         bufs = self._out_buffers(out, len(names), names)
-        bufs = tuple(np.empty(n, z.dtype) if b is None else b for b in bufs)
-        for name, buf in zip(names, bufs, strict=True):
-            check_out(self.name, f"out ({name})", buf, (n,), z.dtype)
+        bufs = tuple(
+            np.empty(shape, z.dtype) if b is None else b
+            for b, shape in zip(bufs, shapes, strict=True)
+        )
+        for name, buf, shape in zip(names, bufs, shapes, strict=True):
+            check_out(self.name, f"out ({name})", buf, shape, z.dtype)
         # Which buffer each of the loop's three output slots writes to.
         if mode[0] == "kernel":
             order = iter(range(len(bufs)))
@@ -307,14 +339,20 @@ class Loss(ABC):
         else:
             slots = [0, None, None]
         params = kernel_params(self)
-        rows = _parallel.JIT_BLOCK_ELEMENTS
+        labels = self._takes_labels(y)
+        multi = self.n_outputs != 1
+        rows = max(1, _parallel.JIT_BLOCK_ELEMENTS // max(1, z.size // max(1, n)))
 
         def work(i):
             sl = slice(i * rows, (i + 1) * rows)
             _, yb, zb, wb, _ = self._validate(
-                y[sl], z[sl], None if w is None else w[sl], check_input, xp
+                y[sl], z[sl], None if w is None else w[sl], check_input, xp, labels
             )
             vb = None if v is None else self._validate_vector(xp, v[sl], zb)
+            if multi:  # the row loop reads and writes rows as flat runs
+                yb = np.ascontiguousarray(yb)
+                zb = np.ascontiguousarray(zb)
+                vb = None if vb is None else np.ascontiguousarray(vb)
             loop(params, yb, zb, wb, vb, *(None if k is None else bufs[k][sl] for k in slots))
 
         _parallel.run_blocks(work, -(-n // rows), n_threads)
@@ -568,7 +606,7 @@ class ScalarLoss(Loss):
                 f"got shape {tuple(z.shape)}"
             )
 
-    def _validate_y(self, xp, y, z, check_input):
+    def _validate_y(self, xp, y, z, check_input, keep_labels=False):
         y = to_float(self.name, "y", xp, y, z.dtype)
         if tuple(y.shape) != tuple(z.shape):
             raise ValueError(

@@ -33,20 +33,76 @@ from lossmath.losses._registry import register
 __all__ = ["Multinomial"]
 
 
+def _exp_gap(xp, z, m):
+    """``e = exp(z − m)`` with the rounding of ``z − m`` carried along (TwoSum)."""
+    d, err = two_sum(z, -m)  # d + err == z − m exactly
+    ed = xp.exp(d)
+    return ed + ed * err  # d ≤ 0, so no inf·0; rounds once less than ed (1 + err)
+
+
+def _complement(xp, is_max, rest, e):
+    """``S₋ₖ = Σ_{j≠k} e_j``: ``R`` at the argmax, else ``1 + (R − e_k)``."""
+    return xp.where(is_max, rest, 1 + (rest - e))
+
+
 def _softmax_parts(xp, z):
     """``(m, e, is_max, rest, s, s_minus)`` of the rows of ``z``; see the module notes."""
     k = z.shape[1]
     m = xp.max(z, axis=1)
     is_max = xp.arange(k)[None, :] == xp.argmax(z, axis=1)[:, None]
-    mm = m[:, None]
-    d, err = two_sum(z, -mm)  # d + err == z − m exactly
-    ed = xp.exp(d)
-    e = ed + ed * err  # d ≤ 0, so no inf·0; rounds once less than ed (1 + err)
+    e = _exp_gap(xp, z, m[:, None])
     zero = xp.zeros_like(e)
     rest = xp.sum(xp.where(is_max, zero, e), axis=1)
     s = 1 + rest
-    s_minus = xp.where(is_max, rest[:, None], 1 + (rest[:, None] - e))
+    s_minus = _complement(xp, is_max, rest[:, None], e)
     return m, e, is_max, rest, s, s_minus
+
+
+# The per-class formulas below are shared by the NumPy kernel (arrays, the row
+# reductions broadcast) and the compiled row loop of ``lossmath._jit._softmax``
+# (scalars): only the row reductions — max, argmax, R, ā — are written twice.
+
+
+def _target_weight(y, eps, k, class_weight):
+    """``a_k = w_k ((1 − ε) y_k + ε/K)`` from the target ``y_k``; ``w`` may be ``None``.
+
+    ``y + (ε/K − ε y)`` rounds less than ``(1 − ε) y + ε/K``: the correction is
+    small, and a zero target becomes ``ε/K`` in one rounding. With ``ε = 0`` and
+    ``w = 1`` it returns ``y`` unchanged.
+    """
+    if eps:
+        y = y + (eps / k - eps * y)
+    if class_weight is not None:
+        y = y * class_weight
+    return y
+
+
+def _class_weight_at(class_weight, k):
+    """``w_k``, 1 without class weights (the compiled loop's view of them)."""
+    if class_weight is None:
+        return 1.0
+    return class_weight[k]
+
+
+def _class_terms(xp, a, z, e, s_minus, s, abar, m, log1p_rest, value, gradient, hessian):
+    """Per class: the value term ``a_k (lse − z_k)``, ``g_k`` and ``H_kk``."""
+    v = a * ((m - z) + log1p_rest) if value else None
+    g = h = None
+    if gradient or hessian:
+        p = e / s
+        one_minus_p = s_minus / s
+        if gradient:
+            g = p * (abar - a) - a * one_minus_p
+        if hessian:
+            h = (abar * p) * one_minus_p
+    return v, g, h
+
+
+def _hvp_terms(xp, is_max, e, v, ev, s_minus, s, abar, rest_v, v_max):
+    """Per class: ``(H v)_k = ā p_k (S₋ₖ v_k − Σ_{j≠k} e_j v_j) / S``."""
+    others = xp.where(is_max, rest_v, v_max + (rest_v - ev))
+    p = e / s
+    return (abar * p) * ((s_minus * v - others) / s)
 
 
 @register("multinomial")
@@ -134,6 +190,7 @@ class Multinomial(Loss):
     _link = Softmax()
     _convex = True
     _smooth = True
+    _compilable = True
 
     @property
     def n_outputs(self) -> int | None:
@@ -183,13 +240,15 @@ class Multinomial(Loss):
                 f"{float(sums[off][0])!r}"
             )
 
-    def _validate_y(self, xp, y, z, check_input):
+    def _validate_y(self, xp, y, z, check_input, keep_labels=False):
         n, k = z.shape
         # Checked in its own dtype (the row-sum tolerance depends on it), then cast.
         y = to_float(self.name, "y", xp, y)
         if tuple(y.shape) == (n,):
             if check_input:
                 self._check_labels(xp, y, k)
+            if keep_labels:
+                return xp.astype(y, z.dtype)
             y = xp.astype(y[:, None] == xp.arange(k, dtype=y.dtype)[None, :], z.dtype)
         elif tuple(y.shape) == (n, k):
             if check_input:
@@ -204,14 +263,10 @@ class Multinomial(Loss):
 
     def _target_weights(self, xp, y):
         """``a = w ⊙ ((1 − ε) y + ε/K)`` from one-hot or probability rows ``y``."""
-        eps = self.label_smoothing
-        if eps:
-            # y + (ε/K − ε y) rounds less than (1 − ε) y + ε/K: the correction is
-            # small, and a zero target becomes ε/K in one rounding.
-            y = y + (eps / y.shape[1] - eps * y)
-        if self.class_weight is not None:
-            y = y * xp.asarray(self.class_weight, dtype=y.dtype)[None, :]
-        return y
+        w = self.class_weight
+        if w is not None:
+            w = xp.asarray(w, dtype=y.dtype)[None, :]
+        return _target_weight(y, self.label_smoothing, y.shape[1], w)
 
     def check_target(self, y) -> None:
         """Raise ``ValueError`` unless ``y`` holds labels ``(n,)`` or rows ``(n, K)``."""
@@ -230,17 +285,13 @@ class Multinomial(Loss):
     # -------------------------------------------------------------------- kernel
     def _kernel(self, xp, a, z, value, gradient, hessian):
         m, e, _, rest, s, s_minus = _softmax_parts(xp, z)
-        v = g = h = None
+        abar = xp.sum(a, axis=1)[:, None] if (gradient or hessian) else None
+        log1p_rest = xp.log1p(rest)[:, None] if value else None
+        v, g, h = _class_terms(
+            xp, a, z, e, s_minus, s[:, None], abar, m[:, None], log1p_rest, value, gradient, hessian
+        )
         if value:
-            v = xp.sum(a * ((m[:, None] - z) + xp.log1p(rest)[:, None]), axis=1)
-        if gradient or hessian:
-            abar = xp.sum(a, axis=1)[:, None]
-            p = e / s[:, None]
-            one_minus_p = s_minus / s[:, None]
-            if gradient:
-                g = p * (abar - a) - a * one_minus_p
-            if hessian:
-                h = (abar * p) * one_minus_p
+            v = xp.sum(v, axis=1)
         return v, g, h
 
     def hessian(self, y, z, sample_weight=None, *, check_input=True):
@@ -267,10 +318,8 @@ class Multinomial(Loss):
         ev = e * v
         rest_v = xp.sum(xp.where(is_max, zero, ev), axis=1)[:, None]
         v_max = xp.sum(xp.where(is_max, v, zero), axis=1)[:, None]
-        others = xp.where(is_max, rest_v, v_max + (rest_v - ev))
-        p = e / s[:, None]
         abar = xp.sum(a, axis=1)[:, None]
-        return (abar * p) * ((s_minus * v - others) / s[:, None])
+        return _hvp_terms(xp, is_max, e, v, ev, s_minus, s[:, None], abar, rest_v, v_max)
 
     def sqrt_hessian(self, y, z, sample_weight=None, *, check_input=True):
         """``S = √(sᵢ ā) (diag(√p) − p √pᵀ)`` with ``S Sᵀ = H``, shape ``(n, K, K)``."""
