@@ -300,6 +300,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n / 10 and 3 runs (< 1 minute)")
     parser.add_argument("--repeat", type=int, default=None, help="timed runs per cell")
+    parser.add_argument(
+        "--cases", nargs="+", default=None, metavar="LOSS", help="only these losses' rows"
+    )
     args = parser.parse_args(argv)
     scale = 10 if args.quick else 1
     repeat = args.repeat or (3 if args.quick else 7)
@@ -324,6 +327,8 @@ def main(argv=None):
         ("huber", 10_000_000, np.float64),
         ("poisson", 10_000_000, np.float64),
     ]
+    if args.cases:
+        cases = [c for c in cases if c[0] in args.cases]
     print(
         f"lossmath {lossmath.__version__}, NumPy {np.__version__}, {os.cpu_count()} CPUs; "
         f"median of {repeat} runs; ratios are lossmath / other (< 1: lossmath faster)"

@@ -316,8 +316,9 @@ class Loss(ABC):
     def _evaluate_compiled(self, xp, loop, mode, names, arrays, check_input, n_threads, out):
         """:meth:`_evaluate` by the compiled kernel loop, block by block, on threads.
 
-        Each block is validated (and float32 upcast) as the plain path does, then
-        one compiled pass computes, weights and stores every requested output.
+        Each block is validated (and float32 upcast) as the plain path does — with
+        ``check_input=False`` only the first, where the rest can be read as they
+        are — then one compiled pass computes, weights and stores every output.
         """
         from lossmath._jit._compile import kernel_params
 
@@ -342,20 +343,32 @@ class Loss(ABC):
         labels = self._takes_labels(y)
         multi = self.n_outputs != 1
         rows = max(1, _parallel.JIT_BLOCK_ELEMENTS // max(1, z.size // max(1, n)))
+        # Without checks, a block whose arrays the loop reads as they are (floats;
+        # for the softmax, labels and C-contiguous rows) skips the validation, once
+        # the first block has shown that the arrays' shapes and types are right.
+        # Probability rows still go through it: it applies smoothing and weights.
+        raw = not check_input and all(
+            a is None or a.dtype in (np.float32, np.float64) for a in arrays
+        )
+        if multi:
+            raw = raw and labels and all(a is None or a.flags.c_contiguous for a in (z, v))
 
         def work(i):
             sl = slice(i * rows, (i + 1) * rows)
-            _, yb, zb, wb, _ = self._validate(
-                y[sl], z[sl], None if w is None else w[sl], check_input, xp, labels
-            )
-            vb = None if v is None else self._validate_vector(xp, v[sl], zb)
+            yb, zb = y[sl], z[sl]
+            wb = None if w is None else w[sl]
+            vb = None if v is None else v[sl]
+            if not (raw and i > 0):
+                _, yb, zb, wb, _ = self._validate(yb, zb, wb, check_input, xp, labels)
+                vb = None if vb is None else self._validate_vector(xp, vb, zb)
             if multi:  # the row loop reads and writes rows as flat runs
                 yb = np.ascontiguousarray(yb)
                 zb = np.ascontiguousarray(zb)
                 vb = None if vb is None else np.ascontiguousarray(vb)
             loop(params, yb, zb, wb, vb, *(None if k is None else bufs[k][sl] for k in slots))
 
-        _parallel.run_blocks(work, -(-n // rows), n_threads)
+        work(0)
+        _parallel.run_blocks(lambda i: work(i + 1), -(-n // rows) - 1, n_threads)
         return bufs if len(bufs) > 1 else bufs[0]
 
     def _out_buffers(self, out, count: int, names) -> tuple:
