@@ -1,4 +1,5 @@
-# Every closure below is timed within the loop iteration that defines it.
+# Every closure below is timed within the loop iteration that defines it (each
+# contender's closures have names of their own, as they are timed together).
 # ruff: noqa: B023
 """Speed of lossmath's fused loss kernels against the peers a user would pick instead.
 
@@ -6,7 +7,9 @@ One process, median of several runs after a warm-up, for ``gradient_hessian`` an
 ``value_gradient``: lossmath (all CPUs, ``check_input=False`` as in a hot loop, and
 with the default checks), scikit-learn's compiled ``sklearn._loss`` (``n_threads=2``),
 PyTorch (closed form and autograd), JAX (``jit``: closed form and autodiff), naive
-NumPy, and the memory-bandwidth floor (read the inputs once, write the outputs once).
+NumPy, and the memory-bandwidth floor (the fastest of several ways to read the inputs
+once and write the outputs once, streaming stores on all CPUs among them). The
+contenders of a row are timed in turn within each round (``interleaved_ms``).
 The table prints lossmath's time and the ratios ``lossmath / other`` (below 1: lossmath
 is faster), and the peak scratch memory of lossmath beyond its outputs (``tracemalloc``).
 
@@ -31,14 +34,22 @@ import lossmath
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
 
 
-def median_ms(fn, repeat: int) -> float:
-    fn()  # warm-up: compilation, page faults of the outputs, thread pools
-    times = []
+def interleaved_ms(fns: dict, repeat: int) -> dict:
+    """Median milliseconds of each callable, timed in turn within every round.
+
+    This machine is shared: its memory bandwidth drifts by ±30 % over seconds. Taking
+    one run of every contender per round exposes them all to the same drift, so the
+    ratios are stable where the absolute times are not.
+    """
+    for fn in fns.values():
+        fn()  # warm-up: compilation, page faults of the outputs, thread pools
+    times = {name: [] for name in fns}
     for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(times)
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: 1e3 * statistics.median(ts) for name, ts in times.items()}
 
 
 def peak_scratch_mb(fn) -> float:
@@ -48,6 +59,64 @@ def peak_scratch_mb(fn) -> float:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return peak / 2**20
+
+
+# ----------------------------------------------------------------------- floor
+def floor_runs(y, z, outs, n_threads):
+    """Ways to read ``y`` and ``z`` once and write both outputs once; the floor is
+    the fastest. NumPy in one thread; compiled loops on ``n_threads`` threads over
+    the blocks lossmath uses, with plain and with streaming stores (which skip
+    reading the output lines first: the fewest bytes that can move)."""
+    import numba
+
+    from lossmath import _parallel
+    from lossmath._jit._stream import store_fence, stream_copy
+
+    @numba.njit(nogil=True)
+    def plain(y, z, a, b):
+        k = z.shape[0] // y.shape[0]
+        for i in range(y.shape[0]):
+            yi = y[i]
+            for j in range(i * k, (i + 1) * k):
+                a[j] = z[j] + yi
+                b[j] = 0.0
+
+    @numba.njit(nogil=True)
+    def streaming(y, z, a, b):
+        k = z.shape[0] // y.shape[0]
+        chunk = 128 * k
+        sa, sb = np.zeros(chunk), np.zeros(chunk)
+        for c0 in range(0, y.shape[0], 128):
+            c = min(128, y.shape[0] - c0)
+            zc = z[c0 * k : (c0 + c) * k]
+            for i in range(c):
+                yi = y[c0 + i]
+                for j in range(i * k, (i + 1) * k):
+                    sa[j] = zc[j] + yi
+            stream_copy(a, c0 * k, sa, c * k)
+            stream_copy(b, c0 * k, sb, c * k)
+        store_fence()
+
+    flat = [np.ravel(x) for x in (z, *outs)]
+    yv = np.ascontiguousarray(y, dtype=z.dtype)
+    k = z.size // y.shape[0]
+    rows = max(1, _parallel.JIT_BLOCK_ELEMENTS // k)
+    blocks = -(-y.shape[0] // rows)
+
+    def threaded(loop):
+        def work(i):
+            r = slice(i * rows, (i + 1) * rows)
+            e = slice(i * rows * k, (i + 1) * rows * k)
+            loop(yv[r], flat[0][e], flat[1][e], flat[2][e])
+
+        return lambda: _parallel.run_blocks(work, blocks, n_threads)
+
+    yy = y if z.ndim == 1 else yv[:, None]
+    return {
+        "floor numpy": lambda: (np.add(yy, z, out=outs[1]), outs[0].fill(0.0)),
+        "floor plain": threaded(plain),
+        "floor streaming": threaded(streaming),
+    }
 
 
 # ----------------------------------------------------------------------- peers
@@ -219,76 +288,74 @@ def bench_case(name, y, z, repeat, peers):
     y_rows = np.eye(z.shape[1], dtype=z.dtype)[y.astype(int)] if multi else y
     v_out = np.empty(z.shape[0], z.dtype)
     g_out, h_out = np.empty_like(z), np.empty_like(z)
+    n_threads = os.cpu_count() or 1
     results, scratch = {}, {}
     for method, outs in (("gradient_hessian", (g_out, h_out)), ("value_gradient", (v_out, g_out))):
         want = (False, True, True) if method == "gradient_hessian" else (True, True, False)
-        row = {}
         fused = getattr(loss, method)
-        row["lossmath"] = median_ms(lambda: fused(y, z, check_input=False, out=outs), repeat)
-        row["lossmath checked"] = median_ms(lambda: fused(y, z, out=outs), repeat)
-        scratch[method] = peak_scratch_mb(lambda: fused(y, z, check_input=False, out=outs))
-        # Floor: read y and z once, write the two outputs once.
-        yy = y_rows if multi else y
-        row["floor"] = median_ms(lambda: (np.add(yy, z, out=outs[1]), outs[0].fill(0.0)), repeat)
+        fns = {
+            "lossmath": lambda: fused(y, z, check_input=False, out=outs),
+            "lossmath checked": lambda: fused(y, z, out=outs),
+        }
+        # Floor: read y and z once, write two outputs of z's shape once.
+        fns.update(floor_runs(y, z, (g_out, h_out), n_threads))
         if "sklearn" in peers:
             sk = _sklearn(name)
             yt = y.astype(np.float64) if multi else y
             if method == "gradient_hessian":
-                row["sklearn"] = median_ms(
-                    lambda: sk.gradient_hessian(
-                        yt, z, gradient_out=g_out, hessian_out=h_out, n_threads=2
-                    ),
-                    repeat,
+                fns["sklearn"] = lambda: sk.gradient_hessian(
+                    yt, z, gradient_out=g_out, hessian_out=h_out, n_threads=2
                 )
             else:
-                row["sklearn"] = median_ms(
-                    lambda: sk.loss_gradient(
-                        yt, z, loss_out=v_out, gradient_out=g_out, n_threads=2
-                    ),
-                    repeat,
+                fns["sklearn"] = lambda: sk.loss_gradient(
+                    yt, z, loss_out=v_out, gradient_out=g_out, n_threads=2
                 )
         naive = _naive_numpy(name)
-        row["numpy naive"] = median_ms(lambda: naive(y_rows, z), repeat)
+        fns["numpy naive"] = lambda: naive(y_rows, z)
         if "torch" in peers:
             import torch
 
-            closed, tloss = _torch_forms(name, torch)
+            t_closed, t_loss = _torch_forms(name, torch)
             ty, tz = torch.from_numpy(y_rows), torch.from_numpy(z)
 
             def torch_closed():
                 with torch.no_grad():
-                    v, g, h = closed(ty, tz)
+                    v, g, h = t_closed(ty, tz)
                     return (g, h) if want[2] else (v, g)
 
             def torch_autograd():
                 zz = tz.detach().requires_grad_(True)
-                val = tloss(ty, zz)
+                val = t_loss(ty, zz)
                 (g,) = torch.autograd.grad(val.sum(), zz, create_graph=want[2])
                 if want[2]:
                     (h,) = torch.autograd.grad(g.sum(), zz)
                     return g, h
                 return val, g
 
-            row["torch"] = median_ms(torch_closed, repeat)
+            fns["torch"] = torch_closed
             if not (multi and want[2]):  # the multinomial diagonal needs K backward passes
-                row["torch autograd"] = median_ms(torch_autograd, repeat)
+                fns["torch autograd"] = torch_autograd
         if "jax" in peers:
             import jax
             import jax.numpy as jnp
 
-            closed, jloss = _jax_forms(name, jnp, jax)
+            j_closed, j_loss = _jax_forms(name, jnp, jax)
             jy, jz = jnp.asarray(y_rows), jnp.asarray(z)
             if want[2]:
-                jc = jax.jit(lambda y, z: closed(y, z)[1:])
-                grad = jax.grad(lambda z, y: jloss(y, z).sum())
+                jc = jax.jit(lambda y, z: j_closed(y, z)[1:])
+                grad = jax.grad(lambda z, y: j_loss(y, z).sum())
                 hdiag = jax.grad(lambda z, y: grad(z, y).sum())
                 jd = jax.jit(lambda y, z: (grad(z, y), hdiag(z, y)))
             else:
-                jc = jax.jit(lambda y, z: closed(y, z)[:2])
-                jd = jax.jit(lambda y, z: jax.value_and_grad(lambda z: jloss(y, z).sum())(z))
-            row["jax"] = median_ms(lambda: jax.block_until_ready(jc(jy, jz)), repeat)
+                jc = jax.jit(lambda y, z: j_closed(y, z)[:2])
+                jd = jax.jit(lambda y, z: jax.value_and_grad(lambda z: j_loss(y, z).sum())(z))
+            fns["jax"] = lambda: jax.block_until_ready(jc(jy, jz))
             if not (multi and want[2]):
-                row["jax autodiff"] = median_ms(lambda: jax.block_until_ready(jd(jy, jz)), repeat)
+                fns["jax autodiff"] = lambda: jax.block_until_ready(jd(jy, jz))
+        row = interleaved_ms(fns, repeat)
+        # After the timing, which compiled everything: only the call's own memory.
+        scratch[method] = peak_scratch_mb(lambda: fused(y, z, check_input=False, out=outs))
+        row["floor"] = min(row.pop(f"floor {kind}") for kind in ("numpy", "plain", "streaming"))
         results[method] = row
     return results, scratch
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import CASES, MULTI_CASES, case_id, small_batch
+from conftest import CASES, MULTI_CASES, SCALAR_CASES, case_id, small_batch
 from lossmath import _jit, _parallel
+from lossmath._jit import _stream
 from lossmath.checking import ULP_TOLERANCE, sample_points, ulp_errors
 from lossmath.losses import get_loss
 
@@ -29,7 +30,11 @@ N_LARGE = _parallel.MIN_ELEMENTS + 4099
 
 @pytest.fixture(params=["compiled", "numpy"])
 def engine(request, monkeypatch):
-    """Run the test on the compiled loops, then with numba switched off."""
+    """Run the test on the compiled loops, then with numba switched off.
+
+    The compiled loops' streaming-store variant is held to the same bits as the
+    plain one (``test_streaming_stores_write_the_same_bits``), so it inherits
+    every check made here."""
     if request.param == "numpy":
         monkeypatch.setattr(_jit, "available", lambda: False)
     return request.param
@@ -241,3 +246,47 @@ def test_non_class_labels_unchecked_give_zero_targets_as_the_plain_path(monkeypa
     y[:3] = [2.5, 7.0, -1.0]
     plain = _plain(monkeypatch, lambda: loss.gradient(y, z, check_input=False))
     _assert_matches_plain(engine, loss, loss.gradient(y, z, check_input=False), plain)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("loss", SCALAR_CASES, ids=case_id)
+def test_streaming_stores_write_the_same_bits(loss, dtype, monkeypatch):
+    """Streaming stores change how results reach memory, not what they are: the
+    same bits as the plain compiled loop, into buffers at every alignment (so the
+    unaligned head, the vector body and the tail are all exercised), weighted or
+    not, for every fused method and ``H v``."""
+    y, z, w = large_batch(loss, dtype)
+    v = np.random.default_rng(1).normal(size=z.shape).astype(dtype)
+    calls = [
+        ("value_gradient_hessian", (y, z, w)),
+        ("gradient_hessian", (y, z)),
+        ("hessian_vector_product", (y, z, v, w)),
+    ]
+    expected = {m: _as_tuple(getattr(loss, m)(*args, n_threads=2)) for m, args in calls}
+    monkeypatch.setattr(_stream, "_last_level_cache", lambda: 0)
+    monkeypatch.setattr(_parallel, "JIT_BLOCK_ELEMENTS", 1000)  # chunks cut at odd places
+    itemsize = np.dtype(dtype).itemsize
+    for residue in range(0, _stream.VECTOR_BYTES, itemsize):
+        for method, args in calls:
+            bufs = tuple(_at_alignment(e.size, dtype, residue) for e in expected[method])
+            got = getattr(loss, method)(*args, n_threads=2, out=bufs if len(bufs) > 1 else bufs[0])
+            _assert_identical(got, expected[method])
+
+
+def _at_alignment(n, dtype, residue):
+    """An empty array of ``n`` elements whose address is ``residue`` mod ``VECTOR_BYTES``."""
+    itemsize = np.dtype(dtype).itemsize
+    base = np.empty(n + _stream.VECTOR_BYTES // itemsize, dtype)
+    skip = (residue - base.ctypes.data) % _stream.VECTOR_BYTES // itemsize
+    out = base[skip : skip + n]
+    assert out.ctypes.data % _stream.VECTOR_BYTES == residue
+    return out
+
+
+def test_streaming_only_where_outputs_outgrow_the_cache(monkeypatch):
+    big = _stream._last_level_cache() // 8 + 1
+    assert _stream.worthwhile((np.empty(big), None)) == _stream._x86_64()
+    assert not _stream.worthwhile((np.empty(1000), None))
+    assert not _stream.worthwhile((np.empty((big, 2))[:, 0],))  # strided: plain stores
+    monkeypatch.setattr(_stream, "_x86_64", lambda: False)
+    assert not _stream.worthwhile((np.empty(big),))

@@ -23,12 +23,17 @@ import types
 from typing import Any
 
 import numba
+import numpy as np
 
 from lossmath._jit import _namespace
+from lossmath._jit._stream import store_fence, stream_copy
 
 __all__ = ["OPTIONS", "compiled_function", "compiled_loop", "kernel_params"]
 
 OPTIONS = {"error_model": "numpy", "nogil": True}
+
+#: Samples per chunk of the streaming loops: their scratch arrays stay in L1.
+CHUNK = 128
 
 _lock = threading.RLock()
 _functions: dict[Any, Any] = {}
@@ -112,7 +117,68 @@ def _hvp_loop(kernel: Any) -> Any:
     return loop
 
 
-def compiled_loop(loss: Any, mode: tuple, labels: bool = False) -> Any:
+def _streaming_kernel_loop(kernel: Any, value: bool, gradient: bool, hessian: bool) -> Any:
+    """:func:`_kernel_loop` writing through :func:`~lossmath._jit._stream.stream_copy`.
+
+    Each chunk of ``CHUNK`` samples is computed into scratch arrays (vectorised as
+    in the plain loop: slices, so no index needs a wrap-around test), then
+    streamed to the outputs; the same expressions, so the same bits.
+    """
+    ns = _namespace
+
+    def loop(params, y, z, w, v, out_value, out_gradient, out_hessian):
+        n = z.shape[0]
+        scratch_value, scratch_gradient = np.empty(CHUNK), np.empty(CHUNK)
+        scratch_hessian = np.empty(CHUNK)
+        for c0 in range(0, n, CHUNK):
+            c = min(CHUNK, n - c0)
+            yc, zc = y[c0 : c0 + c], z[c0 : c0 + c]
+            if w is not None:
+                wc = w[c0 : c0 + c]
+            for t in range(c):
+                s = 1.0 if w is None else float(wc[t])
+                y_t, z_t = float(yc[t]), float(zc[t])
+                lv, lg, lh = kernel(params, ns, y_t, z_t, value, gradient, hessian)
+                if out_value is not None:
+                    scratch_value[t] = lv * s
+                if out_gradient is not None:
+                    scratch_gradient[t] = lg * s
+                if out_hessian is not None:
+                    scratch_hessian[t] = lh * s
+            if out_value is not None:
+                stream_copy(out_value, c0, scratch_value, c)
+            if out_gradient is not None:
+                stream_copy(out_gradient, c0, scratch_gradient, c)
+            if out_hessian is not None:
+                stream_copy(out_hessian, c0, scratch_hessian, c)
+        store_fence()
+
+    return loop
+
+
+def _streaming_hvp_loop(kernel: Any) -> Any:
+    """:func:`_hvp_loop` writing through :func:`~lossmath._jit._stream.stream_copy`."""
+    ns = _namespace
+
+    def loop(params, y, z, w, v, out, unused_1, unused_2):
+        n = z.shape[0]
+        scratch = np.empty(CHUNK)
+        for c0 in range(0, n, CHUNK):
+            c = min(CHUNK, n - c0)
+            yc, zc, vc = y[c0 : c0 + c], z[c0 : c0 + c], v[c0 : c0 + c]
+            if w is not None:
+                wc = w[c0 : c0 + c]
+            for t in range(c):
+                s = 1.0 if w is None else float(wc[t])
+                lh = kernel(params, ns, float(yc[t]), float(zc[t]), False, False, True)[2]
+                scratch[t] = (lh * float(vc[t])) * s
+            stream_copy(out, c0, scratch, c)
+        store_fence()
+
+    return loop
+
+
+def compiled_loop(loss: Any, mode: tuple, labels: bool = False, stream: bool = False) -> Any:
     """The compiled loop of ``loss`` for ``mode``.
 
     ``mode`` is ``("kernel", value, gradient, hessian)`` — the kernel's requested
@@ -123,9 +189,11 @@ def compiled_loop(loss: Any, mode: tuple, labels: bool = False) -> Any:
     class labels as they are when ``labels``. The loop's
     arguments are ``(params, y, z, w, v, out0, out1, out2)``, unused ones ``None``.
     Weights multiply every output; ``1.0`` (exact) stands in for no weights.
+    ``stream``: write the outputs with streaming stores (:mod:`lossmath._jit._stream`;
+    scalar losses, C-contiguous outputs).
     """
     kernel_func = type(loss)._kernel
-    key = (kernel_func, mode, labels)
+    key = (kernel_func, mode, labels, stream)
     with _lock:
         if key not in _loops:
             if loss.n_outputs == 1:
@@ -133,7 +201,11 @@ def compiled_loop(loss: Any, mode: tuple, labels: bool = False) -> Any:
                 # prune the kernel's branches and its optional outputs disappear;
                 # called instead, logistic's value ran 8x slower.
                 kernel = compiled_function(kernel_func, inline="always")
-                loop = _kernel_loop(kernel, *mode[1:]) if mode[0] == "kernel" else _hvp_loop(kernel)
+                if mode[0] == "kernel":
+                    make = _streaming_kernel_loop if stream else _kernel_loop
+                    loop = make(kernel, *mode[1:])
+                else:
+                    loop = (_streaming_hvp_loop if stream else _hvp_loop)(kernel)
             else:  # the softmax cross-entropy, the one loss of several scores
                 from lossmath._jit import _softmax
 

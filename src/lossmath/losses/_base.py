@@ -318,9 +318,11 @@ class Loss(ABC):
 
         Each block is validated (and float32 upcast) as the plain path does — with
         ``check_input=False`` only the first, where the rest can be read as they
-        are — then one compiled pass computes, weights and stores every output.
+        are — then one compiled pass computes, weights and stores every output;
+        with streaming stores where the outputs outgrow the cache (``_jit._stream``).
         """
-        from lossmath._jit._compile import kernel_params
+        from lossmath._jit import _stream
+        from lossmath._jit._compile import compiled_loop, kernel_params
 
         y, z, w, v = arrays
         n = z.shape[0]
@@ -342,6 +344,8 @@ class Loss(ABC):
         params = kernel_params(self)
         labels = self._takes_labels(y)
         multi = self.n_outputs != 1
+        if not multi and _stream.worthwhile(bufs):
+            loop = compiled_loop(self, mode, labels, stream=True)
         rows = max(1, _parallel.JIT_BLOCK_ELEMENTS // max(1, z.size // max(1, n)))
         # Without checks, a block whose arrays the loop reads as they are (floats;
         # for the softmax, labels and C-contiguous rows) skips the validation, once
