@@ -86,3 +86,38 @@ def test_fisher_hessian_is_psd_for_gamma():
     obj = _objective("gamma", False, True, False, False)
     coef = rng.normal(0, 0.5, obj.n_coef)
     assert np.linalg.eigvalsh(obj.hessian(coef, fisher=True)).min() > 0
+
+
+@pytest.mark.parametrize("intercept", [True, False], ids=["intercept", "no_intercept"])
+@pytest.mark.parametrize("block_bytes", [1, 8 * 64 * (P + 1), 2**30], ids=["tiny", "some", "one"])
+def test_blocked_weighted_gram_is_the_weighted_gram(monkeypatch, intercept, block_bytes):
+    """Row blocks of every size (many short ones, a few, one) sum to ``[X 1]ᵀ diag(h) [X 1]``."""
+    from lossmath.linear_model import _objective
+
+    monkeypatch.setattr(_objective, "GRAM_BLOCK_BYTES", block_bytes)
+    x = rng.normal(0, 1, (1000, P))
+    h = rng.uniform(0, 2, 1000)
+    h[::7] = 0.0
+    design = np.c_[x, np.ones(1000)] if intercept else x
+    expected = design.T @ (h[:, None] * design)
+    got = _objective.weighted_gram(x, h, intercept)
+    # Entries that cancel are compared at the scale of the matrix.
+    scale = 1e-13 * np.abs(expected).max()
+    assert_allclose(got, expected, rtol=1e-13, atol=scale)
+    sparse = _objective.weighted_gram(sp.csr_matrix(x), h, intercept)
+    assert_allclose(got, sparse, rtol=1e-13, atol=scale)
+
+
+def test_raw_score_is_kept_for_the_same_coef_only():
+    obj = _objective("poisson", False, True, False, True)
+    coef = rng.normal(0, 0.2, obj.n_coef)
+    z = obj.raw_score(coef)
+    assert not z.flags.writeable  # a caller cannot spoil the kept score
+    assert obj.raw_score(coef.copy()) is z
+    moved = coef.copy()
+    moved[0] += 1e-3
+    assert_allclose(obj.raw_score(moved), X @ moved[:P] + moved[P] + obj.offset, rtol=1e-14)
+    coef[0] += 1.0  # the caller's array changed in place: not the kept one
+    assert_allclose(obj.raw_score(coef), X @ coef[:P] + coef[P] + obj.offset, rtol=1e-14)
+    obj.offset = obj.offset + 1.0  # a new offset: a new score
+    assert_allclose(obj.raw_score(coef), X @ coef[:P] + coef[P] + obj.offset, rtol=1e-14)
