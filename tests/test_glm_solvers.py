@@ -221,6 +221,29 @@ def test_dense_and_sparse_agree(solver, loss, pen):
     assert_allclose(sparse.coef, dense.coef, atol=1e-7)
 
 
+@pytest.mark.parametrize("loss", ["logistic", "poisson", "gamma", "huber", "squared_error"])
+@pytest.mark.parametrize("fit_intercept", [True, False], ids=["intercept", "no_intercept"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_sparse_cd_on_columns_matches_dense_cd(loss, fit_intercept, weighted):
+    """cd's model on a sparse X is solved on X's columns (``_sparse_cd``), on a dense
+    X on its Hessian: the same optimum, with and without the intercept (which the
+    column route eliminates by centring) and with weights. Binary columns with a
+    large mean make the intercept matter."""
+    rng = np.random.default_rng(7)
+    x = np.c_[X, (rng.uniform(size=(N, 3)) < 0.7).astype(float)]
+    w = rng.uniform(0.2, 3.0, N) if weighted else None
+    pen = "enet" if loss != "squared_error" else "l1"
+    dense = solve(_objective(loss, pen, X=x, sample_weight=w, fit_intercept=fit_intercept), "cd")
+    sparse_obj = _objective(
+        loss, pen, X=sp.csr_matrix(x), sample_weight=w, fit_intercept=fit_intercept
+    )
+    sparse = solve(sparse_obj, "cd", tol=1e-10)
+    assert dense.converged
+    assert sparse.converged, sparse.message
+    _close_objective(sparse.objective, dense.objective)
+    assert_allclose(sparse.coef, dense.coef, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     ("solver", "loss", "pen"),
     [
@@ -309,3 +332,26 @@ def test_invalid_combinations_raise():
         solve(_objective("logistic", "l2"), "sgd")
     with pytest.raises(ValueError, match="coef0"):
         solve(_objective("logistic", "l2"), coef0=np.zeros(3))
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False], ids=["intercept", "no_intercept"])
+def test_sparse_model_step_is_the_dense_model_step(fit_intercept):
+    """The column route's step solves the same working-set model as the Hessian route."""
+    from lossmath.linear_model._objective import weighted_gram
+    from lossmath.linear_model._solvers._proximal import _model_step
+    from lossmath.linear_model._solvers._sparse_cd import sparse_model_step
+
+    rng = np.random.default_rng(11)
+    x = sp.random(200, 12, density=0.3, random_state=3, format="csc")
+    x.data[:] = (x.data > 0.5) + rng.normal(0, 0.2, x.data.size)
+    h = rng.uniform(0.0, 0.25, 200)
+    size = 12 + int(fit_intercept)
+    grad, coef = rng.normal(0, 0.1, size), rng.normal(0, 0.5, size)
+    coef[::3] = 0.0
+    l1, l2, scale = 0.05, 0.01, 180.0
+    hess = weighted_gram(x, h, fit_intercept) / scale
+    hess[np.arange(12), np.arange(12)] += l2
+    dense = _model_step(hess, grad, coef, 12, l1, 1e-13)
+    sparse = sparse_model_step(x, h, grad, coef, l1, l2, scale, fit_intercept, 1e-13)
+    assert_allclose(sparse, dense, atol=1e-9)
+    assert np.any(coef[:12] + sparse[:12] == 0.0)  # the L1 part is active

@@ -21,7 +21,10 @@ Write :math:`F = f + P` with the data term :math:`f` and the penalty :math:`P`.
   search on the full :math:`F` (Tseng & Yun's rule with
   :math:`Δ = ∇f_sᵀd + αρ(‖w + d_w‖_1 − ‖w‖_1)`). The model Hessian is the exact
   one for convex losses, the Fisher one otherwise. X may be dense or
-  ``scipy.sparse``; features outside W enter through the raw score only.
+  ``scipy.sparse``; features outside W enter through the raw score only. On a
+  dense ``X`` (or several scores) the model's Hessian is formed and CD steps cost
+  ``O(|W|)``; on a sparse ``X`` with one score the model is solved on ``X``'s
+  columns instead (:mod:`._sparse_cd`: ``O(nnz_j)`` a step, nothing ``|W|²``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from lossmath.linear_model._solvers._common import (
     roundoff,
     stalled,
 )
+from lossmath.linear_model._solvers._sparse_cd import sparse_model_step
 
 __all__ = ["cd", "fista"]
 
@@ -176,6 +180,15 @@ def _model_step(H, g, coef, n_pen, l1, tol):
     return d
 
 
+def _curvature(obj, coef, fisher):
+    """``h = s ⊙ ℓ''`` at ``coef`` (the Fisher weights for a non-convex loss), ``≥ 0``."""
+    z = obj.raw_score(coef)
+    method = obj.loss.fisher_diagonal if fisher else obj.loss.hessian_diagonal
+    with np.errstate(all="ignore"):
+        h = method(obj.y, z, obj.sample_weight, check_input=False)
+    return np.where(np.isfinite(h), np.maximum(h, 0.0), 0.0)
+
+
 def cd(obj, coef, tol, max_iter, verbose):
     """Proximal Newton with CD on the working-set model (see the module notes)."""
     k_cls, p = obj.n_scores, obj.n_features
@@ -206,13 +219,26 @@ def cd(obj, coef, tol, max_iter, verbose):
         if obj.fit_intercept:
             idx = np.r_[idx, m + np.arange(k_cls)]
         sub_coef = coef[idx]
-        z = obj.raw_score(coef)
-        sub = GLMObjective(
-            obj.loss, obj.penalty, X[:, W], obj.y, obj.sample_weight, obj.fit_intercept, None
-        )
-        sub.offset = z - sub.raw_score(sub_coef)
-        H = sub.hessian(sub_coef, fisher=fisher)
-        d_sub = _model_step(H, g[idx], sub_coef, k_cls * W.size, l1, max(0.3 * tol, 1e-3 * k))
+        inner_tol = max(0.3 * tol, 1e-3 * k)
+        if sp.issparse(X) and k_cls == 1:
+            d_sub = sparse_model_step(
+                X[:, W],
+                _curvature(obj, coef, fisher),
+                g[idx],
+                sub_coef,
+                l1,
+                _l2,
+                obj.weight_sum,
+                obj.fit_intercept,
+                inner_tol,
+            )
+        else:
+            sub = GLMObjective(
+                obj.loss, obj.penalty, X[:, W], obj.y, obj.sample_weight, obj.fit_intercept
+            )
+            sub.offset = obj.raw_score(coef) - sub.raw_score(sub_coef)
+            H = sub.hessian(sub_coef, fisher=fisher)
+            d_sub = _model_step(H, g[idx], sub_coef, k_cls * W.size, l1, inner_tol)
         d = np.zeros_like(coef)
         d[idx] = d_sub
         w = coef[:m]
