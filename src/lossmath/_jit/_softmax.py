@@ -35,11 +35,11 @@ CHUNK = 16
 @numba.njit(inline="always", **OPTIONS)
 def _max_argmax(z, i):
     """``(max, first argmax)`` of row ``i``, as ``np.max`` / ``np.argmax``."""
-    m = float(z[i, 0])
+    m = np.float64(z[i, 0])
     arg = 0
     for j in range(1, z.shape[1]):
         if z[i, j] > m:
-            m = float(z[i, j])
+            m = np.float64(z[i, j])
             arg = j
     return m, arg
 
@@ -117,14 +117,14 @@ def _row_parts(labels: bool):
                 ta[t] = ac[t]
         if w is not None:
             for r in range(c):
-                wr = float(w[c0 + r])
+                wr = np.float64(w[c0 + r])
                 for j in range(r * k, (r + 1) * k):
                     sw[j] = wr
         # Views of the chunk, indexed from 0: an index known to be non-negative
         # needs no wrap-around test, which would stop the vectorisation.
         zc = z[c0 : c0 + c].reshape(-1)
         for t in range(size):
-            e[t] = exp_gap(ns, float(zc[t]), m[t])
+            e[t] = exp_gap(ns, np.float64(zc[t]), m[t])
             others[t] = 0.0 if top[t] else e[t]
 
     return numba.njit(inline="always", **OPTIONS)(parts)
@@ -201,7 +201,7 @@ def kernel_loop(value: bool, gradient: bool, hessian: bool, labels: bool):
                 lv, lg, lh = class_terms(
                     ns,
                     ta[t],
-                    float(zc[t]),
+                    np.float64(zc[t]),
                     e[t],
                     s_minus,
                     1.0 + rest[t],
@@ -262,7 +262,7 @@ def hvp_loop(labels: bool):
                 row_rest = _row_sum(others, r * k, k)
                 row_rest_v = _row_sum(others_v, r * k, k)
                 total_a = _row_sum(ta, r * k, k)
-                row_v_max = float(vc[r * k + arg[r]])
+                row_v_max = np.float64(vc[r * k + arg[r]])
                 for j in range(r * k, (r + 1) * k):
                     rest[j] = row_rest
                     rest_v[j] = row_rest_v
@@ -276,7 +276,7 @@ def hvp_loop(labels: bool):
                         ns,
                         top[t],
                         e[t],
-                        float(vc[t]),
+                        np.float64(vc[t]),
                         ev[t],
                         s_minus,
                         1.0 + rest[t],
