@@ -187,21 +187,33 @@ def test_numpy_integer_n_threads_is_accepted():
 
 
 @pytest.mark.parametrize(
-    ("name", "index", "bad", "match"),
+    ("name", "arg", "index", "bad", "match"),
     [
-        ("logistic", -1, 2.0, r"y must lie in \[0, 1\]; got max\(y\) = 2.0"),
-        ("poisson", N_LARGE // 2, -3.0, r"y must be >= 0; got min\(y\) = -3.0"),
-        ("squared_error", 5, np.nan, "y must be finite; got 2 non-finite values"),
+        ("logistic", "y", -1, 2.0, r"y must lie in \[0, 1\]; got max\(y\) = 2.0"),
+        ("poisson", "y", N_LARGE // 2, -3.0, r"y must be >= 0; got min\(y\) = -3.0"),
+        ("squared_error", "y", 5, np.nan, "y must be finite; got 2 non-finite values"),
+        ("gamma", "y", -7, 0.0, r"y must be > 0; got min\(y\) = 0.0"),
+        ("hinge", "y", N_LARGE - 100, 0.5, r"y must be 0 or 1; got 0.5 at 1 entries"),
+        ("poisson", "y", -3, np.inf, "y must be finite; got 1 non-finite value"),
+        ("huber", "z", -2, -np.inf, r"z must be finite; got 1 non-finite value \(first: -inf\)"),
+        ("logistic", "sample_weight", -5, -1.0, r"sample_weight must be >= 0; got min"),
+        ("tweedie", "sample_weight", N_LARGE // 3, np.nan, "sample_weight must be finite"),
     ],
 )
-def test_chunked_errors_name_the_whole_array(name, index, bad, match, engine):
+def test_chunked_errors_name_the_whole_array(name, arg, index, bad, match, engine):
+    """Bad input anywhere in a large array — past the first block, where the compiled
+    path checks in its own pass — raises the plain path's message."""
     loss = get_loss(name)
-    y, z, _ = large_batch(loss)
-    y[index] = bad
-    if np.isnan(bad):
+    y, z, w = large_batch(loss)
+    {"y": y, "z": z, "sample_weight": w}[arg][index] = bad
+    if name == "squared_error":
         y[-1] = bad
     with pytest.raises(ValueError, match=match):
-        loss.gradient_hessian(y, z, n_threads=2)
+        loss.gradient_hessian(y, z, w, n_threads=2)
+    {"y": y, "z": z, "sample_weight": w}[arg][index] = np.ones(1, y.dtype)[0]
+    if name == "squared_error":
+        y[-1] = 1.0
+    loss.gradient_hessian(y, z, w, n_threads=2)  # and nothing else was wrong
 
 
 def test_shape_mismatch_takes_the_plain_path_and_raises():
@@ -290,3 +302,17 @@ def test_streaming_only_where_outputs_outgrow_the_cache(monkeypatch):
     assert not _stream.worthwhile((np.empty((big, 2))[:, 0],))  # strided: plain stores
     monkeypatch.setattr(_stream, "_x86_64", lambda: False)
     assert not _stream.worthwhile((np.empty(big),))
+
+
+@pytest.mark.parametrize("check_input", [True, False], ids=["checked", "unchecked"])
+@pytest.mark.parametrize("loss", CASES, ids=case_id)
+def test_float32_inputs_are_computed_in_float64(loss, check_input):
+    """float32 in: computed in float64, rounded once — the compiled loops read the
+    float32 blocks as they are, and must not let two float32 inputs meet in float32
+    arithmetic (numba's ``float()`` of a float32 element stays float32)."""
+    y, z, w = large_batch(loss, np.float32)
+    wide = tuple(a.astype(np.float64) if a.dtype == np.float32 else a for a in (y, z, w))
+    got = loss.value_gradient_hessian(y, z, w, check_input=check_input, n_threads=2)
+    expected = loss.value_gradient_hessian(*wide, check_input=check_input, n_threads=2)
+    for g, e in zip(got, expected, strict=True):
+        _assert_identical(g, e.astype(np.float32))

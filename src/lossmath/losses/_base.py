@@ -316,12 +316,15 @@ class Loss(ABC):
     def _evaluate_compiled(self, xp, loop, mode, names, arrays, check_input, n_threads, out):
         """:meth:`_evaluate` by the compiled kernel loop, block by block, on threads.
 
-        Each block is validated (and float32 upcast) as the plain path does — with
-        ``check_input=False`` only the first, where the rest can be read as they
-        are — then one compiled pass computes, weights and stores every output;
+        The first block is validated (and float32 upcast) as the plain path does;
+        the others too where the loop cannot read them as they are, else they are
+        checked by one compiled pass (``_jit._check``; none with
+        ``check_input=False``). Then one compiled pass computes, weights and stores
+        every output;
         with streaming stores where the outputs outgrow the cache (``_jit._stream``).
         """
         from lossmath._jit import _stream
+        from lossmath._jit._check import count_invalid
         from lossmath._jit._compile import compiled_loop, kernel_params
 
         y, z, w, v = arrays
@@ -347,15 +350,26 @@ class Loss(ABC):
         if not multi and _stream.worthwhile(bufs):
             loop = compiled_loop(self, mode, labels, stream=True)
         rows = max(1, _parallel.JIT_BLOCK_ELEMENTS // max(1, z.size // max(1, n)))
-        # Without checks, a block whose arrays the loop reads as they are (floats;
-        # for the softmax, labels and C-contiguous rows) skips the validation, once
-        # the first block has shown that the arrays' shapes and types are right.
-        # Probability rows still go through it: it applies smoothing and weights.
-        raw = not check_input and all(
-            a is None or a.dtype in (np.float32, np.float64) for a in arrays
+        # A block whose arrays the loop reads as they are (float scores and weights,
+        # real targets; for the softmax, labels and C-contiguous rows) skips the
+        # validation once the first block has shown that the arrays' shapes and
+        # types are right. The checks of a scalar loss then run compiled
+        # (``count_invalid``); the softmax's label checks, and its probability rows
+        # (which the validation smooths and weights), keep the NumPy validation.
+        raw = y.dtype.kind in "iuf" and all(
+            a is None or a.dtype in (np.float32, np.float64) for a in (z, w, v)
         )
         if multi:
-            raw = raw and labels and all(a is None or a.flags.c_contiguous for a in (z, v))
+            raw = raw and not check_input and labels
+            raw = raw and all(a is None or a.flags.c_contiguous for a in (z, v))
+        interval = self.y_interval
+        limits = (
+            interval.low,
+            interval.high,
+            interval.low_inclusive,
+            interval.high_inclusive,
+            interval.binary,
+        )
 
         def work(i):
             sl = slice(i * rows, (i + 1) * rows)
@@ -365,6 +379,8 @@ class Loss(ABC):
             if not (raw and i > 0):
                 _, yb, zb, wb, _ = self._validate(yb, zb, wb, check_input, xp, labels)
                 vb = None if vb is None else self._validate_vector(xp, vb, zb)
+            elif check_input and count_invalid(yb, zb, wb, *limits):
+                raise ValueError(f"{self.name}: invalid input")  # named by _evaluate
             if multi:  # the row loop reads and writes rows as flat runs
                 yb = np.ascontiguousarray(yb)
                 zb = np.ascontiguousarray(zb)

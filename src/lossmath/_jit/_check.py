@@ -1,0 +1,42 @@
+"""The input checks of a scalar loss, compiled: one pass that counts bad samples.
+
+With ``check_input=True`` (the default) every block of a large input was checked by
+NumPy — finiteness of ``y``, ``z`` and the weights, ``y`` in the loss's domain, the
+weights ``≥ 0`` — a dozen passes with temporaries, which cost as much as the loss
+itself (``docs/performance.md``). :func:`count_invalid` makes the same tests in one
+compiled pass over the block, while it is in the cache for the loss's loop. It only
+counts: where it finds a bad sample, the caller runs the NumPy checks on the whole
+arrays, which raise the message naming the first bad value.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+__all__ = ["count_invalid"]
+
+
+@numba.njit(nogil=True, error_model="numpy")
+def count_invalid(y, z, w, low, high, low_inclusive, high_inclusive, binary):
+    """Samples failing the checks of :meth:`Loss._validate` for ``y ∈ interval``.
+
+    The tests are those of ``check_finite`` and ``Interval.contains``, written
+    without branches so that the loop vectorises.
+    """
+    bad = 0
+    for i in range(z.shape[0]):
+        yi = np.float64(y[i])
+        ok = math.isfinite(yi) & math.isfinite(np.float64(z[i]))
+        if binary:
+            ok &= (yi == 0.0) | (yi == 1.0)
+        else:
+            ok &= (yi >= low) if low_inclusive else (yi > low)
+            ok &= (yi <= high) if high_inclusive else (yi < high)
+        if w is not None:
+            wi = np.float64(w[i])
+            ok &= math.isfinite(wi) & (wi >= 0.0)
+        bad += 0 if ok else 1
+    return bad
