@@ -9,7 +9,9 @@ with the default checks), scikit-learn's compiled ``sklearn._loss`` (``n_threads
 PyTorch (closed form and autograd), JAX (``jit``: closed form and autodiff), naive
 NumPy, and the memory-bandwidth floor (the fastest of several ways to read the inputs
 once and write the outputs once, streaming stores on all CPUs among them). The
-contenders of a row are timed in turn within each round (``interleaved_ms``).
+contenders of a row are timed in turn within each round (``interleaved_ms``): first
+those writing into preallocated outputs (lossmath, scikit-learn, the floor), then
+those allocating their results (NumPy, PyTorch, JAX).
 The table prints lossmath's time and the ratios ``lossmath / other`` (below 1: lossmath
 is faster), and the peak scratch memory of lossmath beyond its outputs (``tracemalloc``).
 
@@ -34,6 +36,10 @@ import lossmath
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
 
 
+#: Untimed pause before each timed call (seconds).
+PAUSE_S = 0.05
+
+
 def interleaved_ms(fns: dict, repeat: int) -> dict:
     """Median milliseconds of each callable, timed in turn within every round.
 
@@ -46,6 +52,9 @@ def interleaved_ms(fns: dict, repeat: int) -> dict:
     times = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
+            # The previous contender's worker threads (OpenMP, XLA) spin for a while
+            # after a call; let them go idle so that they do not slow this one.
+            time.sleep(PAUSE_S)
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
@@ -352,7 +361,11 @@ def bench_case(name, y, z, repeat, peers):
             fns["jax"] = lambda: jax.block_until_ready(jc(jy, jz))
             if not (multi and want[2]):
                 fns["jax autodiff"] = lambda: jax.block_until_ready(jd(jy, jz))
-        row = interleaved_ms(fns, repeat)
+        # Contenders writing into preallocated outputs are timed together, those
+        # that allocate their results (hundreds of MB a call, which the system then
+        # reclaims) apart: their page churn slowed whoever ran next by up to 1.5x.
+        allocating = {k: fns.pop(k) for k in list(fns) if k.startswith(("numpy", "torch", "jax"))}
+        row = interleaved_ms(fns, repeat) | interleaved_ms(allocating, repeat)
         # After the timing, which compiled everything: only the call's own memory.
         scratch[method] = peak_scratch_mb(lambda: fused(y, z, check_input=False, out=outs))
         row["floor"] = min(row.pop(f"floor {kind}") for kind in ("numpy", "plain", "streaming"))
