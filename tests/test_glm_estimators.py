@@ -28,6 +28,7 @@ ETA = X @ np.array([0.4, -0.3, 0.2, 0.0]) + 0.2
         GLMRegressor(loss="gamma"),
         GLMRegressor(loss="huber", alpha=0.1),
         GLMRegressor(alpha=0.01, l1_ratio=0.5),
+        GLMClassifier(loss="exponential", alpha=0.01),
     ],
     ids=repr,
 )
@@ -99,8 +100,6 @@ def test_losses_without_probabilities():
     assert not hasattr(model, "predict_proba")
     assert model.decision_function(X).shape == (N,)
     assert model.score(X, y) > 0.9
-    with pytest.raises(ValueError, match="loss 'hinge' is binary but y has 3 classes"):
-        GLMClassifier(loss="hinge").fit(X, rng.integers(0, 3, N))
 
 
 def test_quantile_regression_is_exact():
@@ -130,3 +129,47 @@ def test_cli_fit_csv(tmp_path, capsys):
     assert "AIC" in out
     with pytest.raises(SystemExit, match="no column 'nope'"):
         main(["fit", str(path), "--target", "nope"])
+
+
+@pytest.mark.parametrize("loss", ["hinge", "squared_hinge", "exponential", "focal"])
+def test_binary_losses_fit_one_vs_rest_with_more_classes(loss):
+    """K > 2 classes with a binary loss: K binary fits, class k against the rest."""
+    from sklearn.datasets import load_iris
+
+    X3, y3 = load_iris(return_X_y=True)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y3]
+    clf = GLMClassifier(loss=loss, alpha=0.05, tol=1e-7).fit(X3, labels)
+    assert clf.coef_.shape == (3, X3.shape[1])
+    assert clf.intercept_.shape == (3,)
+    for k, name in enumerate(clf.classes_):
+        alone = GLMClassifier(loss=loss, alpha=0.05, tol=1e-7).fit(X3, labels == name)
+        assert_allclose(clf.coef_[k], alone.coef_, rtol=1e-5, atol=1e-7)
+        assert_allclose(clf.intercept_[k], alone.intercept_, rtol=1e-5, atol=1e-7)
+    z = clf.decision_function(X3)
+    assert z.shape == (X3.shape[0], 3)
+    assert (clf.predict(X3) == clf.classes_[np.argmax(z, axis=1)]).all()
+    assert clf.score(X3, labels) > 0.85  # a linear OvR on iris, strongly penalised
+    if loss in ("hinge", "squared_hinge"):
+        assert not hasattr(clf, "predict_proba")  # margins, no probability model
+    else:
+        p = clf.predict_proba(X3)
+        assert_allclose(p.sum(axis=1), 1.0, rtol=1e-12)
+        assert (np.argmax(p, axis=1) == np.argmax(z, axis=1)).all()
+    assert not hasattr(clf, "std_errors_")
+    with pytest.raises(AttributeError, match="one-vs-rest"):
+        clf.coef_table()
+
+
+def test_one_vs_rest_warm_start_and_offset():
+    from sklearn.datasets import load_iris
+
+    X3, y3 = load_iris(return_X_y=True)
+    clf = GLMClassifier(loss="exponential", alpha=0.05, warm_start=True).fit(X3, y3)
+    again = clf.fit(X3, y3)
+    assert again.n_iter_ == 0  # every class starts at its optimum
+    shifted = GLMClassifier(loss="exponential", alpha=0.05).fit(
+        X3, y3, offset=np.full((X3.shape[0], 3), 0.5)
+    )
+    assert_allclose(shifted.intercept_, clf.intercept_ - 0.5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"offset must have shape \(150,\) or \(150, 3\)"):
+        GLMClassifier(loss="hinge").fit(X3, y3, offset=np.zeros(3))

@@ -79,17 +79,14 @@ class _GLM(BaseEstimator):
             return get_penalty("l1", alpha=self.alpha)
         return get_penalty("elastic_net", alpha=self.alpha, l1_ratio=self.l1_ratio)
 
-    def _fit(self, X, y, sample_weight, offset, loss):
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        if offset is not None:
-            offset = np.asarray(offset, dtype=np.float64)
+    def _solve(self, X, y, sample_weight, offset, loss, coef0, what=""):
+        """``(objective, SolverResult)`` of one fit; warns when it did not converge."""
         loss.check_target(y)
         objective = GLMObjective(
             loss, self._penalty(), X, y, sample_weight, self.fit_intercept, offset
         )
-        coef0 = None
-        if self.warm_start and hasattr(self, "coef_"):
-            coef0 = self._pack(objective)
+        if coef0 is not None and coef0.size != objective.n_coef:
+            coef0 = None
         result = solve(
             objective,
             self.solver,
@@ -100,10 +97,18 @@ class _GLM(BaseEstimator):
         )
         if not result.converged:
             warnings.warn(
-                f"{type(self).__name__} did not converge: {result.message}",
+                f"{type(self).__name__}{what} did not converge: {result.message}",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
+        return objective, result
+
+    def _fit(self, X, y, sample_weight, offset, loss):
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if offset is not None:
+            offset = np.asarray(offset, dtype=np.float64)
+        coef0 = self._pack() if self.warm_start and hasattr(self, "coef_") else None
+        objective, result = self._solve(X, y, sample_weight, offset, loss, coef0)
         w, b = objective.unpack(result.coef)
         self.coef_ = np.asarray(w, dtype=np.float64)
         self.intercept_ = b if np.ndim(b) else float(b)
@@ -115,15 +120,15 @@ class _GLM(BaseEstimator):
         self._inference(objective, result.coef, loss)
         return self
 
-    def _pack(self, objective) -> np.ndarray:
+    def _pack(self) -> np.ndarray:
+        """The fitted ``coef_`` then ``intercept_`` as one vector (a warm start)."""
         parts = [np.ravel(self.coef_)]
-        if objective.fit_intercept:
+        if self.fit_intercept:
             parts.append(np.atleast_1d(self.intercept_))
-        coef = np.concatenate(parts)
-        return coef if coef.size == objective.n_coef else None
+        return np.concatenate(parts)
 
-    def _inference(self, objective, coef, loss) -> None:
-        """Covariance and likelihood statistics where they are defined."""
+    def _clear_inference(self, note: str | None) -> None:
+        """Forget an earlier fit's inference; ``note`` says why there is none."""
         for attr in (
             "covariance_matrix_",
             "std_errors_",
@@ -134,7 +139,11 @@ class _GLM(BaseEstimator):
             "bic_",
         ):
             self.__dict__.pop(attr, None)
-        self._inference_note = None
+        self._inference_note = note
+
+    def _inference(self, objective, coef, loss) -> None:
+        """Covariance and likelihood statistics where they are defined."""
+        self._clear_inference(None)
         if loss.n_outputs != 1 or loss.distribution not in FAMILIES:
             self._inference_note = (
                 f"inference needs a scalar likelihood loss; {loss.name!r} has "
@@ -284,8 +293,12 @@ class GLMRegressor(RegressorMixin, _GLM):
 class GLMClassifier(ClassifierMixin, _GLM):
     """Linear classification with any classification loss and any penalty.
 
-    Binary problems use ``loss`` (default ``"logistic"``); with more than two
-    classes a ``"logistic"`` loss becomes the ``"multinomial"`` one.
+    Binary problems use ``loss`` (default ``"logistic"``). With more than two
+    classes a ``"logistic"`` loss becomes the ``"multinomial"`` one, and the other
+    binary losses (``"hinge"``, ``"squared_hinge"``, ``"exponential"``,
+    ``"focal"``) are fitted one-vs-rest: ``K`` binary problems, class ``k``
+    against the rest, stacked in ``coef_`` ``(K, p)``; ``predict`` takes the
+    largest score.
 
     Parameters are those of :class:`GLMRegressor`, with ``loss="logistic"``.
 
@@ -325,18 +338,17 @@ class GLMClassifier(ClassifierMixin, _GLM):
         )
 
     def _get_loss(self, n_classes: int) -> Loss:
+        """The loss fitted: binary as given; the multinomial for a logistic loss
+        with more than two classes (a binary loss then runs one-vs-rest)."""
         loss = get_loss(self.loss) if isinstance(self.loss, str) else self.loss
-        if n_classes > 2:
-            if loss.name == "logistic":
-                return get_loss("multinomial", n_classes=n_classes)
-            if loss.name != "multinomial":
-                raise ValueError(
-                    f"GLMClassifier: loss {loss.name!r} is binary but y has {n_classes} classes; "
-                    "use loss='logistic' or 'multinomial'"
-                )
+        if n_classes > 2 and loss.name == "logistic":
+            return get_loss("multinomial", n_classes=n_classes)
         if loss.name == "multinomial":
             return type(loss)(loss.label_smoothing, loss.class_weight, n_classes)
         return loss
+
+    def _one_vs_rest(self, n_classes: int) -> bool:
+        return n_classes > 2 and self._get_loss(n_classes).n_outputs == 1
 
     def fit(self, X, y, sample_weight=None, offset=None):
         """Fit the model; ``y`` holds class labels of any type."""
@@ -351,7 +363,51 @@ class GLMClassifier(ClassifierMixin, _GLM):
                 f"({self.classes_[0]!r})"
             )
         y_enc = self._encoder.transform(y).astype(np.float64)
+        if self._one_vs_rest(self.classes_.size):
+            return self._fit_one_vs_rest(X, y_enc, sample_weight, offset)
         return self._fit(X, y_enc, sample_weight, offset, self._get_loss(self.classes_.size))
+
+    def _fit_one_vs_rest(self, X, y, sample_weight, offset):
+        """``K`` binary fits, class ``k`` (1) against the rest (0), for a binary loss.
+
+        Each minimises DESIGN.md §6's objective on its own; ``coef_`` stacks them
+        ``(K, p)``, ``objective_`` is their sum, ``n_iter_`` / ``kkt_`` the worst and
+        ``converged_`` whether all did. ``offset`` is ``(n,)`` or ``(n, K)``.
+        """
+        k = self.classes_.size
+        loss = self._get_loss(k)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if offset is not None:
+            offset = np.asarray(offset, dtype=np.float64)
+            if offset.shape not in ((X.shape[0],), (X.shape[0], k)):
+                raise ValueError(
+                    f"GLMClassifier: offset must have shape ({X.shape[0]},) or "
+                    f"({X.shape[0]}, {k}) for {k} classes; got {offset.shape}"
+                )
+        warm = None
+        if self.warm_start and getattr(self, "coef_", np.empty(0)).shape == (k, X.shape[1]):
+            warm = np.column_stack([self.coef_, self.intercept_])
+        fits = []
+        for c in range(k):
+            off = offset[:, c] if offset is not None and offset.ndim == 2 else offset
+            coef0 = None
+            if warm is not None:
+                coef0 = warm[c] if self.fit_intercept else warm[c, :-1]
+            target = (y == c).astype(np.float64)
+            label = self.classes_[c : c + 1].tolist()[0]  # a Python scalar for the message
+            what = f" (class {label!r} against the rest)"
+            fits.append(self._solve(X, target, sample_weight, off, loss, coef0, what))
+        parts = [objective.unpack(result.coef) for objective, result in fits]
+        results = [result for _, result in fits]
+        self.coef_ = np.vstack([np.asarray(w, dtype=np.float64) for w, _ in parts])
+        self.intercept_ = np.array([float(b) for _, b in parts])
+        self.n_iter_ = max(r.n_iter for r in results)
+        self.converged_ = all(r.converged for r in results)
+        self.objective_ = float(sum(r.objective for r in results))
+        self.kkt_ = max(float(r.kkt) for r in results)
+        self.solver_ = results[0].solver
+        self._clear_inference("inference is not defined for one-vs-rest fits")
+        return self
 
     def decision_function(self, X, offset=None):
         """Raw scores ``z = X w + b (+ offset)``: ``(n,)``, or ``(n, K)`` for multiclass."""
@@ -363,9 +419,17 @@ class GLMClassifier(ClassifierMixin, _GLM):
 
     @available_if(_has_proba)
     def predict_proba(self, X, offset=None):
-        """Class probabilities, shape ``(n, n_classes)``."""
+        """Class probabilities, shape ``(n, n_classes)``.
+
+        One-vs-rest: each class's binary probability, the rows normalised to sum
+        to one (as scikit-learn's ``OneVsRestClassifier``).
+        """
         z = self.decision_function(X, offset)
-        p = np.asarray(self._get_loss(self.classes_.size).predict(z))
+        loss = self._get_loss(self.classes_.size)
+        if self._one_vs_rest(self.classes_.size):
+            p = np.column_stack([np.asarray(loss.predict(z[:, c])) for c in range(z.shape[1])])
+            return p / p.sum(axis=1, keepdims=True)
+        p = np.asarray(loss.predict(z))
         return p if p.ndim == 2 else np.column_stack([1 - p, p])
 
     def predict(self, X, offset=None):
