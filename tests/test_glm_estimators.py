@@ -173,3 +173,26 @@ def test_one_vs_rest_warm_start_and_offset():
     assert_allclose(shifted.intercept_, clf.intercept_ - 0.5, atol=1e-6)
     with pytest.raises(ValueError, match=r"offset must have shape \(150,\) or \(150, 3\)"):
         GLMClassifier(loss="hinge").fit(X3, y3, offset=np.zeros(3))
+
+
+@pytest.mark.parametrize(
+    ("estimator", "alpha"),
+    [(GLMRegressor, 0.0), (GLMRegressor, 0.05), (GLMClassifier, 1e-3), (GLMClassifier, 0.05)],
+)
+def test_c1_losses_converge_to_the_default_tolerance(estimator, alpha):
+    """Huber and the squared hinge are C¹ (ℓ'' jumps): ``auto`` fits them by
+    semismooth Newton, which reaches tol=1e-8 where L-BFGS stalled above it."""
+    import warnings
+
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import StandardScaler
+
+    Xb, yb = load_breast_cancer(return_X_y=True)
+    Xb = StandardScaler().fit_transform(Xb)
+    loss = "huber" if estimator is GLMRegressor else "squared_hinge"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = estimator(loss=loss, alpha=alpha).fit(Xb, yb)
+    assert model.solver_ == "newton"
+    assert model.converged_
+    assert model.kkt_ <= 1e-8

@@ -125,7 +125,8 @@ def test_kinked_losses_use_an_exact_method_and_no_nearby_point_is_better(loss, p
 def test_auto_choices():
     assert choose_solver(_objective("squared_error", "l2")) == "lstsq"
     assert choose_solver(_objective("logistic", "l2")) == "newton"
-    assert choose_solver(_objective("huber", "l2")) == "lbfgs"
+    assert choose_solver(_objective("huber", "l2")) == "newton"  # semismooth
+    assert choose_solver(_objective("multinomial", "l2")) == "lbfgs"
     assert choose_solver(_objective("poisson", "enet")) == "cd"
     assert choose_solver(_objective("quantile", "l1")) == "linprog"
     assert choose_solver(_objective("hinge", "l2")) == "smoothing"
