@@ -320,8 +320,8 @@ class Loss(ABC):
         the others too where the loop cannot read them as they are, else they are
         checked by one compiled pass (``_jit._check``; none with
         ``check_input=False``). Then one compiled pass computes, weights and stores
-        every output;
-        with streaming stores where the outputs outgrow the cache (``_jit._stream``).
+        every output, with streaming stores where the outputs outgrow the cache
+        (``_jit._stream``).
         """
         from lossmath._jit import _stream
         from lossmath._jit._check import count_invalid
@@ -356,8 +356,9 @@ class Loss(ABC):
         # types are right. The checks of a scalar loss then run compiled
         # (``count_invalid``); the softmax's label checks, and its probability rows
         # (which the validation smooths and weights), keep the NumPy validation.
-        raw = y.dtype.kind in "iuf" and all(
-            a is None or a.dtype in (np.float32, np.float64) for a in (z, w, v)
+        floats = (np.float32, np.float64)
+        raw = (y.dtype in floats or y.dtype.kind in "iu") and all(
+            a is None or a.dtype in floats for a in (z, w, v)
         )
         if multi:
             raw = raw and not check_input and labels
