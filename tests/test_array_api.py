@@ -1,4 +1,8 @@
-"""Losses run unchanged on other array namespaces (PyTorch here) and stay there."""
+"""Losses run unchanged on other array namespaces (PyTorch, JAX) and stay there.
+
+PyTorch and JAX come with the ``[test]`` extra; each backend's tests skip where
+it is not installed.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +12,54 @@ from numpy.testing import assert_allclose
 
 from conftest import CASES, case_id, small_batch
 
-torch = pytest.importorskip("torch")
-
 METHODS = ["value", "gradient", "hessian_diagonal", "fisher_diagonal", "hessian"]
+
+
+def _torch():
+    torch = pytest.importorskip("torch")
+    return torch.asarray, torch.Tensor
+
+
+def _jax():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)  # float64 arrays, as NumPy's
+    return jax.numpy.asarray, jax.Array
+
+
+@pytest.fixture(params=[_torch, _jax], ids=["torch", "jax"])
+def backend(request):
+    """``(asarray, array type)`` of an array namespace other than NumPy."""
+    return request.param()
 
 
 @pytest.mark.parametrize("loss", CASES, ids=case_id)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_torch_in_torch_out(loss, dtype):
+def test_namespace_in_namespace_out(loss, dtype, backend):
+    asarray, array_type = backend
     y, z, w = small_batch(loss, dtype)
-    ty, tz, tw = (torch.asarray(a) for a in (y, z, w))
+    ty, tz, tw = (asarray(a) for a in (y, z, w))
     for name in METHODS:
         got = getattr(loss, name)(ty, tz, tw)
-        assert isinstance(got, torch.Tensor), name
+        assert isinstance(got, array_type), name
         assert got.dtype == tz.dtype, name
         want = getattr(loss, name)(y, z, w)
-        # Different libms: agreement to a few ulps, not bit for bit.
+        # Different libms (and float32 evaluated natively): a few ulps, not bit for bit.
         rtol = 64 * np.finfo(dtype).eps
-        assert_allclose(got.numpy(), want, rtol=rtol, atol=rtol * np.abs(want).max(), err_msg=name)
-    assert isinstance(loss.predict(tz), torch.Tensor)
+        got = np.asarray(got)
+        assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max(), err_msg=name)
+    assert isinstance(loss.predict(tz), array_type)
+
+
+def test_bad_input_names_the_argument_on_every_namespace(backend):
+    from lossmath import get_loss
+
+    asarray, _ = backend
+    with pytest.raises(ValueError, match=r"poisson: y must be >= 0; got min\(y\) = -3.0"):
+        get_loss("poisson").value(asarray([1.0, -3.0]), asarray([0.0, 0.0]))
 
 
 def test_torch_float32_extremes_stay_finite():
+    torch = pytest.importorskip("torch")
     from lossmath import get_loss
 
     z = torch.tensor([-80.0, 80.0], dtype=torch.float32)
@@ -44,6 +74,7 @@ def test_torch_float32_extremes_stay_finite():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_native_torch_evaluation_is_within_16_ulp(loss, dtype):
     """PyTorch tensors are evaluated natively (float32 in float32): same accuracy bar."""
+    torch = pytest.importorskip("torch")
     from lossmath.checking import ULP_TOLERANCE, sample_points, ulp_error
     from lossmath.checking._checks import _flat_exact
 
