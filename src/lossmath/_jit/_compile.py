@@ -128,7 +128,10 @@ def _streaming_kernel_loop(kernel: Any, value: bool, gradient: bool, hessian: bo
 
     Each chunk of ``CHUNK`` samples is computed into scratch arrays (vectorised as
     in the plain loop: slices, so no index needs a wrap-around test), then
-    streamed to the outputs; the same expressions, so the same bits.
+    streamed to the outputs; the same expressions, so the same bits. It stays a
+    loop of its own: the same chunked loop with plain stores in place of
+    ``stream_copy`` ran 1.7–2.7× slower than :func:`_kernel_loop` on contiguous
+    outputs (2·10⁵ and 2·10⁶ samples, logistic, Poisson, squared error).
     """
     ns = _namespace
 
