@@ -36,7 +36,10 @@ import scipy.sparse as sp
 
 __all__ = ["sparse_model_step"]
 
-_OPTIONS = {"nogil": True, "error_model": "numpy", "cache": False}
+# cache: plain module-level functions, so numba keeps their machine code on disk
+# (the package's __pycache__, else a per-user cache) and later processes skip
+# the ~3 s compile.
+_OPTIONS = {"nogil": True, "error_model": "numpy", "cache": True}
 
 
 @numba.njit(**_OPTIONS)
