@@ -17,7 +17,11 @@ integer arithmetic on the bits and ``f = m − 1`` (exact, Sterbenz). Then
 ``\\log(1 + f) = 2\\,\\mathrm{atanh}\\,s = f - \\bigl(f²/2 - s\\,(f²/2 + R)\\bigr)`` and
 ``R = Σ_{j=1}^{10} 2 s^{2j}/(2j + 1)``, the Taylor series of ``atanh`` (truncation
 ``< 2·10⁻¹⁷`` relative); the leading ``f − f²/2`` is formed first, so the
-polynomial's roundings are scaled down by ``|s| f/2``. Below ``2⁻⁵⁴`` the result
+polynomial's roundings are scaled down by ``|s| f/2``. ``R`` is evaluated by
+Estrin's scheme with fused multiply-adds (:mod:`lossmath._jit._bits`), and every
+special case is a select at the end, with no branch: 0.65 ns per value on the
+AVX-512 machine of ``docs/performance.md``, against 1.35 ns for the Horner and
+nested-conditional version before it. Below ``2⁻⁵⁴`` the result
 is ``x`` itself (keeping ``−0``). ``−1 ↦ −∞``, ``∞ ↦ ∞``, below ``−1`` and NaN give
 NaN. Measured against mpmath over ``[−1, 10³⁰⁰]`` and near 0: at most 1.3 ulp
 (just above ``|x| = 2⁻⁵⁴``), 0.5–1 ulp elsewhere.
@@ -29,24 +33,10 @@ import math
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba.core import types
-from numba.extending import intrinsic
 
-from lossmath._jit._exp import bits_to_float
+from lossmath._jit._bits import bits_to_float, float_to_bits, fma
 
 __all__ = ["log1p"]
-
-
-@intrinsic
-def _float_to_bits(typingctx, x):
-    """The int64 bit pattern of a float64 (a free, vectorisable bitcast)."""
-    sig = types.int64(types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return sig, codegen
 
 
 # fdlibm's split of ln 2, as in _exp.
@@ -75,30 +65,32 @@ def log1p(x):
     u = 1.0 + x
     b = u - 1.0
     delta = (1.0 - (u - b)) + (x - b)  # TwoSum: 1 + x = u + δ exactly
-    # Any positive u works below; others are replaced at the end.
-    uu = u if u > 0.0 and u < math.inf else 1.0
-    bits = _float_to_bits(uu)
+    # Lanes with u ≤ 0, u = inf or NaN compute garbage (no traps) that the
+    # selects at the end replace; a select here to sanitise u cost 30 %.
+    bits = float_to_bits(u)
     k = (bits - _SQRT_HALF_BITS) >> 52
     m = bits_to_float(bits - (k << 52))
     f = m - 1.0
-    s = f / (2.0 + f)
+    q = 1.0 / (2.0 + f)
+    s = f * q
     z = s * s
-    r = _A10
-    r = r * z + _A9
-    r = r * z + _A8
-    r = r * z + _A7
-    r = r * z + _A6
-    r = r * z + _A5
-    r = r * z + _A4
-    r = r * z + _A3
-    r = r * z + _A2
-    r = r * z + _A1
-    r = r * z
+    z2 = z * z
+    z4 = z2 * z2
+    # R = z (A1 + A2 z + … + A10 z⁹), the polynomial by Estrin's scheme.
+    c0 = fma(_A2, z, _A1)
+    c1 = fma(_A4, z, _A3)
+    c2 = fma(_A6, z, _A5)
+    c3 = fma(_A8, z, _A7)
+    c4 = fma(_A10, z, _A9)
+    r = z * fma(fma(c4, z4, fma(c3, z2, c2)), z4, fma(c1, z2, c0))
     hfsq = 0.5 * f * f
     kf = np.float64(k)
-    result = kf * _LN2_HI + ((f - (hfsq - s * (hfsq + r))) + (kf * _LN2_LO + delta / uu))
-    if abs(x) < _TINY:
-        return x  # log1p(x) rounds to x; keeps the sign of −0
-    if x > -1.0 and x < math.inf:
-        return result
-    return -math.inf if x == -1.0 else (x if x == math.inf else math.nan)
+    # δ/u without a division: 1/u = 2^-k/(1 + f) = 2^-k 4q²/(1 − s²), the series
+    # in s² cut after s⁴ (relative error s⁶ < 3·10⁻⁵ of a term below half an ulp).
+    inv_u = bits_to_float((1023 - min(k, 1022)) << 52) * ((4.0 * q) * q) * fma(z, 1.0 + z, 1.0)
+    result = fma(kf, _LN2_HI, (f - fma(-s, hfsq + r, hfsq)) + fma(kf, _LN2_LO, delta * inv_u))
+    # Selects only, each on a comparison with a constant: no branch to if-convert.
+    inside = (x > -1.0) & (x < math.inf)
+    outside = -math.inf if x == -1.0 else (x if x > 0.0 else math.nan)
+    result = result if inside else outside
+    return x if abs(x) < _TINY else result  # log1p(x) rounds to x; keeps −0
