@@ -1,4 +1,4 @@
-"""The compiled path's own ``exp`` and ``log1p`` (``lossmath._jit``) against mpmath.
+"""The compiled path's own elementary functions (``lossmath._jit``) against mpmath.
 
 The loss kernels compiled by numba call these instead of the C library's (which
 would stop the loops from vectorising); every compiled loss result inherits their
@@ -13,21 +13,23 @@ import numpy as np
 import pytest
 
 from lossmath import _jit
-from lossmath._jit._exp import exp
+from lossmath._jit._exp import exp, expm1
+from lossmath._jit._hyperbolic import sinh, tanh
 from lossmath._jit._log1p import log1p
 from lossmath.checking._ulp import REFERENCE_DPS, exact, ulp_error
 
 
-@numba.njit(error_model="numpy")
-def _map_exp(x, out):
-    for i in range(x.shape[0]):
-        out[i] = exp(x[i])
+def _mapped(fn):
+    @numba.njit(error_model="numpy")
+    def apply(x, out):
+        for i in range(x.shape[0]):
+            out[i] = fn(x[i])
+
+    return apply
 
 
-@numba.njit(error_model="numpy")
-def _map_log1p(x, out):
-    for i in range(x.shape[0]):
-        out[i] = log1p(x[i])
+_map_exp, _map_expm1, _map_log1p = _mapped(exp), _mapped(expm1), _mapped(log1p)
+_map_sinh, _map_tanh = _mapped(sinh), _mapped(tanh)
 
 
 def _apply(kernel, x):
@@ -62,14 +64,43 @@ LOG1P_POINTS = np.concatenate(
 )
 
 
-def test_exp_is_within_one_ulp():
-    worst = _ulps(_apply(_map_exp, EXP_POINTS), EXP_POINTS, mpmath.exp)
-    assert worst.max() <= 1.0, EXP_POINTS[np.argmax(worst)]
+EXPM1_POINTS = np.concatenate(
+    [
+        _RNG.uniform(-750.0, 712.0, 300),
+        _RNG.uniform(-2.0, 2.0, 300),
+        # k = 1 (the brackets cancel most), tiny arguments, the ends of the ranges
+        _RNG.uniform(0.5 * np.log(2), 1.5 * np.log(2), 200),
+        2.0 ** -_RNG.uniform(0.0, 70.0, 50),
+        -(2.0 ** -_RNG.uniform(0.0, 70.0, 50)),
+        [709.78, 693.2, 693.1, -700.0, -701.0, 5e-324, -5e-324, 2.0**-54, 2.0**-53],
+    ]
+)
+HYPERBOLIC_POINTS = np.concatenate(
+    [
+        _RNG.uniform(-711.0, 711.0, 300),
+        _RNG.uniform(-3.0, 3.0, 300),
+        2.0 ** -_RNG.uniform(0.0, 70.0, 50),
+        -(2.0 ** -_RNG.uniform(0.0, 70.0, 50)),
+        # sinh past the overflow of eˣ, the switch at 709, tanh's approach to 1
+        [710.4, -710.47, 709.0, 709.5, 5e-324, -5e-324, 19.06, 22.0, 0.5493],
+    ]
+)
 
 
-def test_log1p_is_within_one_and_a_half_ulps():
-    worst = _ulps(_apply(_map_log1p, LOG1P_POINTS), LOG1P_POINTS, mpmath.log1p)
-    assert worst.max() <= 1.5, LOG1P_POINTS[np.argmax(worst)]
+@pytest.mark.parametrize(
+    ("kernel", "reference", "x", "bound"),
+    [
+        (_map_exp, mpmath.exp, EXP_POINTS, 1.0),
+        (_map_expm1, mpmath.expm1, EXPM1_POINTS, 1.5),
+        (_map_log1p, mpmath.log1p, LOG1P_POINTS, 1.5),
+        (_map_sinh, mpmath.sinh, HYPERBOLIC_POINTS, 2.0),
+        (_map_tanh, mpmath.tanh, HYPERBOLIC_POINTS, 2.5),
+    ],
+    ids=["exp", "expm1", "log1p", "sinh", "tanh"],
+)
+def test_within_its_ulp_bound(kernel, reference, x, bound):
+    worst = _ulps(_apply(kernel, x), x, reference)
+    assert worst.max() <= bound, x[np.argmax(worst)]
 
 
 @pytest.mark.parametrize(
@@ -77,8 +108,11 @@ def test_log1p_is_within_one_and_a_half_ulps():
     [
         (_map_exp, np.exp, [np.inf, -np.inf, np.nan, 710.0, 1e308, -746.0, -1e308, 0.0, -0.0]),
         (_map_log1p, np.log1p, [np.inf, np.nan, -1.0, -1.5, -np.inf, 0.0, -0.0, -1e-300]),
+        (_map_expm1, np.expm1, [np.inf, -np.inf, np.nan, 710.0, 1e308, -1e308, 0.0, -0.0, -5e-324]),
+        (_map_sinh, np.sinh, [np.inf, -np.inf, np.nan, 711.0, -711.0, 1e308, 0.0, -0.0, 5e-324]),
+        (_map_tanh, np.tanh, [np.inf, -np.inf, np.nan, 711.0, -1e308, 0.0, -0.0, -5e-324]),
     ],
-    ids=["exp", "log1p"],
+    ids=["exp", "log1p", "expm1", "sinh", "tanh"],
 )
 def test_special_values_as_numpy(kernel, reference, x):
     x = np.array(x)
