@@ -32,9 +32,9 @@ __all__ = ["hvp_loop", "kernel_loop"]
 CHUNK = 16
 
 
-# The row helpers take a whole chunk of rows per call: every call that passes an
-# array costs an atomic reference-count increment and decrement, and per row
-# those were 15 % of the loop's time.
+# The row helpers take a whole chunk of rows per call, so that the arrays they
+# are passed are handed over (reference counts and all) once a chunk, not once
+# a row. Measured, this changed little: the time is in the per-score formulas.
 
 
 @numba.njit(inline="always", **OPTIONS)
@@ -186,8 +186,8 @@ def kernel_loop(value: bool, gradient: bool, hessian: bool, labels: bool):
         top = np.empty(size, np.bool_)
         row_rest, row_log, row_a = np.empty(CHUNK), np.empty(CHUNK), np.empty(CHUNK)
         row_max, row_value = np.empty(CHUNK), np.empty(CHUNK)
-        # Flat views made once: a view per chunk cost 20 % of the time in
-        # reference counting and reshape calls.
+        # Flat views made once: a view per chunk is a reshape call and reference
+        # counting each time (measured: 4.1 → 3.9 ns a score, K = 10, one thread).
         zf, af = z.reshape(-1), a.reshape(-1)
         if out_gradient is not None:
             gf = out_gradient.reshape(-1)
