@@ -71,8 +71,7 @@ def log1p(x):
     k = (bits - _SQRT_HALF_BITS) >> 52
     m = bits_to_float(bits - (k << 52))
     f = m - 1.0
-    q = 1.0 / (2.0 + f)
-    s = f * q
+    s = f / (2.0 + f)
     z = s * s
     z2 = z * z
     z4 = z2 * z2
@@ -85,10 +84,7 @@ def log1p(x):
     r = z * fma(fma(c4, z4, fma(c3, z2, c2)), z4, fma(c1, z2, c0))
     hfsq = 0.5 * f * f
     kf = np.float64(k)
-    # δ/u without a division: 1/u = 2^-k/(1 + f) = 2^-k 4q²/(1 − s²), the series
-    # in s² cut after s⁴ (relative error s⁶ < 3·10⁻⁵ of a term below half an ulp).
-    inv_u = bits_to_float((1023 - min(k, 1022)) << 52) * ((4.0 * q) * q) * fma(z, 1.0 + z, 1.0)
-    result = fma(kf, _LN2_HI, (f - fma(-s, hfsq + r, hfsq)) + fma(kf, _LN2_LO, delta * inv_u))
+    result = fma(kf, _LN2_HI, (f - fma(-s, hfsq + r, hfsq)) + fma(kf, _LN2_LO, delta / u))
     # Selects only, each on a comparison with a constant: no branch to if-convert.
     inside = (x > -1.0) & (x < math.inf)
     outside = -math.inf if x == -1.0 else (x if x > 0.0 else math.nan)
