@@ -123,17 +123,40 @@ def _hvp_loop(kernel: Any) -> Any:
     return loop
 
 
-def _streaming_kernel_loop(kernel: Any, value: bool, gradient: bool, hessian: bool) -> Any:
-    """:func:`_kernel_loop` writing through :func:`~lossmath._jit._stream.stream_copy`.
+@numba.njit(inline="always", **OPTIONS)
+def _strided_copy(dst, start, src, count):
+    """``dst[start : start + count] = src[:count]`` for a strided ``dst``."""
+    for t in range(count):
+        dst[start + t] = src[t]
 
-    Each chunk of ``CHUNK`` samples is computed into scratch arrays (vectorised as
-    in the plain loop: slices, so no index needs a wrap-around test), then
-    streamed to the outputs; the same expressions, so the same bits. It stays a
-    loop of its own: the same chunked loop with plain stores in place of
-    ``stream_copy`` ran 1.7–2.7× slower than :func:`_kernel_loop` on contiguous
-    outputs (2·10⁵ and 2·10⁶ samples, logistic, Poisson, squared error).
+
+@numba.njit(inline="always", **OPTIONS)
+def _no_fence():
+    pass
+
+
+#: How the chunked loops write a chunk out: ``(copy, finish)``.
+STORES = {"stream": (stream_copy, store_fence), "strided": (_strided_copy, _no_fence)}
+
+
+def _chunked_kernel_loop(
+    kernel: Any, value: bool, gradient: bool, hessian: bool, store: str
+) -> Any:
+    """:func:`_kernel_loop` computing chunks into scratch, written out by ``STORES[store]``.
+
+    Each chunk of ``CHUNK`` samples is computed into scratch arrays that stay in L1
+    (vectorised as in the plain loop: slices, so no index needs a wrap-around
+    test), then copied to the outputs: with streaming stores
+    (:func:`~lossmath._jit._stream.stream_copy`) for outputs larger than the cache,
+    or one strided store at a time for an output that is a column of a 2-D array
+    (strided stores in the computing loop stopped its vectorisation: logistic
+    ``gradient_hessian`` 4.7× slower than on contiguous outputs). The same
+    expressions, so the same bits. It stays a loop of its own: the same chunked
+    loop with plain stores ran 1.7–2.7× slower than :func:`_kernel_loop` on
+    contiguous outputs (2·10⁵ and 2·10⁶ samples, logistic, Poisson, squared error).
     """
     ns = _namespace
+    copy, finish = STORES[store]
 
     def loop(params, y, z, w, v, out_value, out_gradient, out_hessian):
         n = z.shape[0]
@@ -155,19 +178,20 @@ def _streaming_kernel_loop(kernel: Any, value: bool, gradient: bool, hessian: bo
                 if out_hessian is not None:
                     scratch_hessian[t] = lh * s
             if out_value is not None:
-                stream_copy(out_value, c0, scratch_value, c)
+                copy(out_value, c0, scratch_value, c)
             if out_gradient is not None:
-                stream_copy(out_gradient, c0, scratch_gradient, c)
+                copy(out_gradient, c0, scratch_gradient, c)
             if out_hessian is not None:
-                stream_copy(out_hessian, c0, scratch_hessian, c)
-        store_fence()
+                copy(out_hessian, c0, scratch_hessian, c)
+        finish()
 
     return loop
 
 
-def _streaming_hvp_loop(kernel: Any) -> Any:
-    """:func:`_hvp_loop` writing through :func:`~lossmath._jit._stream.stream_copy`."""
+def _chunked_hvp_loop(kernel: Any, store: str) -> Any:
+    """:func:`_hvp_loop` written out chunk by chunk as :func:`_chunked_kernel_loop`."""
     ns = _namespace
+    copy, finish = STORES[store]
 
     def loop(params, y, z, w, v, out, unused_1, unused_2):
         n = z.shape[0]
@@ -181,13 +205,13 @@ def _streaming_hvp_loop(kernel: Any) -> Any:
                 s = 1.0 if w is None else np.float64(wc[t])
                 lh = kernel(params, ns, np.float64(yc[t]), np.float64(zc[t]), False, False, True)[2]
                 scratch[t] = (lh * np.float64(vc[t])) * s
-            stream_copy(out, c0, scratch, c)
-        store_fence()
+            copy(out, c0, scratch, c)
+        finish()
 
     return loop
 
 
-def compiled_loop(loss: Any, mode: tuple, labels: bool = False, stream: bool = False) -> Any:
+def compiled_loop(loss: Any, mode: tuple, labels: bool = False, store: str = "plain") -> Any:
     """The compiled loop of ``loss`` for ``mode``.
 
     ``mode`` is ``("kernel", value, gradient, hessian)`` — the kernel's requested
@@ -198,11 +222,13 @@ def compiled_loop(loss: Any, mode: tuple, labels: bool = False, stream: bool = F
     class labels as they are when ``labels``. The loop's
     arguments are ``(params, y, z, w, v, out0, out1, out2)``, unused ones ``None``.
     Weights multiply every output; ``1.0`` (exact) stands in for no weights.
-    ``stream``: write the outputs with streaming stores (:mod:`lossmath._jit._stream`;
-    scalar losses, C-contiguous outputs).
+    ``store`` (scalar losses): ``"plain"``, stores as the loop computes;
+    ``"stream"``, streaming stores (:mod:`lossmath._jit._stream`; C-contiguous
+    outputs); ``"strided"``, for outputs that are not contiguous (both through a
+    chunk of scratch, :func:`_chunked_kernel_loop`).
     """
     kernel_func = type(loss)._kernel
-    key = (kernel_func, mode, labels, stream)
+    key = (kernel_func, mode, labels, store)
     with _lock:
         if key not in _loops:
             if loss.n_outputs == 1:
@@ -210,11 +236,16 @@ def compiled_loop(loss: Any, mode: tuple, labels: bool = False, stream: bool = F
                 # prune the kernel's branches and its optional outputs disappear;
                 # called instead, logistic's value ran 8x slower.
                 kernel = compiled_function(kernel_func, inline="always")
-                if mode[0] == "kernel":
-                    make = _streaming_kernel_loop if stream else _kernel_loop
-                    loop = make(kernel, *mode[1:])
+                if store == "plain":
+                    loop = (
+                        _kernel_loop(kernel, *mode[1:])
+                        if mode[0] == "kernel"
+                        else _hvp_loop(kernel)
+                    )
+                elif mode[0] == "kernel":
+                    loop = _chunked_kernel_loop(kernel, *mode[1:], store)
                 else:
-                    loop = (_streaming_hvp_loop if stream else _hvp_loop)(kernel)
+                    loop = _chunked_hvp_loop(kernel, store)
             else:  # the softmax cross-entropy, the one loss of several scores
                 from lossmath._jit import _softmax
 
