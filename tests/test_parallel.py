@@ -295,6 +295,10 @@ def _at_alignment(n, dtype, residue):
     return out
 
 
+#: The methods whose strided ``out=`` is checked: every output slot, and ``H v``.
+STRIDED_OUT = ("value_gradient_hessian", "hessian_vector_product")
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("loss", SCALAR_CASES, ids=case_id)
 def test_strided_inputs_and_outputs_give_the_same_bits(loss, dtype, monkeypatch):
@@ -330,11 +334,13 @@ def test_strided_inputs_and_outputs_give_the_same_bits(loss, dtype, monkeypatch)
         strided = tuple(a if a is None else column(a) for a in args)
         assert not strided[1].flags.c_contiguous
         _assert_identical(getattr(loss, method)(*strided, n_threads=2), expected[method])
+        if method not in STRIDED_OUT:
+            continue  # each strided-output loop compiles anew: the two that cover them all
         bufs = tuple(column(np.empty_like(e)) for e in expected[method])
         got = getattr(loss, method)(*args, n_threads=2, out=bufs if len(bufs) > 1 else bufs[0])
         _assert_identical(got, expected[method])
         _assert_identical(bufs, expected[method])
-    assert stores.count("strided") == len(calls)
+    assert stores.count("strided") == len(STRIDED_OUT)
 
 
 def test_streaming_only_where_outputs_outgrow_the_cache(monkeypatch):
