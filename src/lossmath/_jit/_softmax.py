@@ -34,7 +34,7 @@ CHUNK = 16
 
 # The row helpers take a whole chunk of rows per call, so that the arrays they
 # are passed are handed over (reference counts and all) once a chunk, not once
-# a row. Measured, this changed little: the time is in the per-score formulas.
+# a row. Measured, this changed little.
 
 
 @numba.njit(inline="always", **OPTIONS)

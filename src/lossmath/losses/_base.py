@@ -321,7 +321,7 @@ class Loss(ABC):
         checked by one compiled pass (``_jit._check``; none with
         ``check_input=False``). Then one compiled pass computes, weights and stores
         every output, with streaming stores where the outputs outgrow the cache
-        (``_jit._stream``).
+        (``_jit._stream``), chunk by chunk into strided outputs.
         """
         from lossmath._jit import _stream
         from lossmath._jit._check import count_invalid
@@ -390,7 +390,7 @@ class Loss(ABC):
             # written by the loop chunk by chunk (store="strided"). The softmax's
             # row loop reads and writes rows as flat runs.
             yb, zb, wb, vb = (
-                a if a is None or (a.flags.c_contiguous and not multi) else np.ascontiguousarray(a)
+                a if a is None or a.flags.c_contiguous else np.ascontiguousarray(a)
                 for a in (yb, zb, wb, vb)
             )
             loop(params, yb, zb, wb, vb, *(None if k is None else bufs[k][sl] for k in slots))
