@@ -19,6 +19,9 @@ Usage::
 
     python benchmarks/bench_losses.py            # n = 10,000,000 (multinomial 1,000,000 x 10)
     python benchmarks/bench_losses.py --quick    # n / 10, under a minute
+
+A second table times small and mid-sized inputs (1,000 to 50,000 scores) per call, in
+one thread: there the Python around a kernel costs as much as the kernel.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import tracemalloc
 import numpy as np
 
 import lossmath
+from lossmath import _parallel
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
 
@@ -376,6 +380,87 @@ def bench_case(name, y, z, repeat, peers):
 COLUMNS = ["sklearn", "torch", "jax", "torch autograd", "jax autodiff", "numpy naive", "floor"]
 
 
+# ------------------------------------------------------------------ small inputs
+#: Sizes of the per-call table: where a solver or a boosting round on a small or
+#: mid-sized data set spends its time in Python around the kernels.
+SMALL_SIZES = (1_000, 10_000, 50_000)
+SMALL_CASES = ("logistic", "squared_error", "poisson", "multinomial")
+SMALL_COLUMNS = ["sklearn", "torch", "jax", "numpy naive"]
+
+
+def per_call_us(fns: dict, calls: int, repeat: int) -> dict:
+    """Median over ``repeat`` rounds of the mean microseconds of ``calls`` calls."""
+    for fn in fns.values():
+        fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            times[name].append((time.perf_counter() - t) / calls)
+    return {name: 1e6 * statistics.median(ts) for name, ts in times.items()}
+
+
+def bench_small(name, n, repeat, peers):
+    """``{method: {column: µs}}`` for one small case, every contender in one thread.
+
+    Small inputs are evaluated in the calling thread by every library (scikit-learn
+    with ``n_threads=1``, its default); PyTorch and JAX are left to their own
+    thread pools, which they do not use at these sizes.
+    """
+    loss = lossmath.get_loss(name)
+    y, z = make_case(name, n // 10 if name == "multinomial" else n, np.float64)
+    multi = z.ndim == 2
+    y_rows = np.eye(z.shape[1], dtype=z.dtype)[y.astype(int)] if multi else y
+    v_out = np.empty(z.shape[0], z.dtype)
+    g_out, h_out = np.empty_like(z), np.empty_like(z)
+    calls = max(10, 2_000_000 // n)
+    results = {}
+    for method, outs in (("gradient_hessian", (g_out, h_out)), ("value_gradient", (v_out, g_out))):
+        want_h = method == "gradient_hessian"
+        fused = getattr(loss, method)
+        fns = {
+            "lossmath": lambda: fused(y, z, check_input=False, out=outs),
+            "lossmath checked": lambda: fused(y, z, out=outs),
+        }
+        if "sklearn" in peers:
+            sk = _sklearn(name)
+            if want_h:
+                fns["sklearn"] = lambda: sk.gradient_hessian(
+                    y, z, gradient_out=g_out, hessian_out=h_out, n_threads=1
+                )
+            else:
+                fns["sklearn"] = lambda: sk.loss_gradient(
+                    y, z, loss_out=v_out, gradient_out=g_out, n_threads=1
+                )
+        naive = _naive_numpy(name)
+        fns["numpy naive"] = lambda: naive(y_rows, z)
+        if "torch" in peers:
+            import torch
+
+            t_closed, _ = _torch_forms(name, torch)
+            ty, tz = torch.from_numpy(y_rows), torch.from_numpy(z)
+
+            def torch_closed():
+                with torch.no_grad():
+                    v, g, h = t_closed(ty, tz)
+                    return (g, h) if want_h else (v, g)
+
+            fns["torch"] = torch_closed
+        if "jax" in peers:
+            import jax
+            import jax.numpy as jnp
+
+            j_closed, _ = _jax_forms(name, jnp, jax)
+            jy, jz = jnp.asarray(y_rows), jnp.asarray(z)
+            pick = slice(1, 3) if want_h else slice(0, 2)
+            jc = jax.jit(lambda y, z: j_closed(y, z)[pick])
+            fns["jax"] = lambda: jax.block_until_ready(jc(jy, jz))
+        results[method] = per_call_us(fns, calls, repeat)
+    return results, z.shape
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n / 10 and 3 runs (< 1 minute)")
@@ -427,6 +512,26 @@ def main(argv=None):
             for c in COLUMNS:
                 line += f"{lm / row[c]:>15.2f}" if c in row else f"{'—':>15}"
             print(line + f"{scratch[method]:>7.1f}MB", flush=True)
+    small = [c for c in SMALL_CASES if not args.cases or c in args.cases]
+    if not small:
+        return
+    print(
+        "\nSmall inputs: microseconds per call, float64, one thread (below "
+        f"{_parallel.JIT_BLOCK_ELEMENTS:,} elements every library stays in the "
+        "calling thread); ratios lossmath / other"
+    )
+    head = f"{'case':<36}{'method':<18}{'lossmath':>9}{'checked':>9}"
+    print(head + "".join(f"{c:>15}" for c in SMALL_COLUMNS))
+    for name in small:
+        for n in SMALL_SIZES:
+            results, shape = bench_small(name, n, max(3, repeat), peers)
+            label = f"{name} n={shape[0]:,}" + (f"x{shape[1]}" if len(shape) == 2 else "")
+            for method, row in results.items():
+                lm = row["lossmath"]
+                line = f"{label:<36}{method:<18}{lm:>7.1f}us{row['lossmath checked'] / lm:>8.2f}x"
+                for c in SMALL_COLUMNS:
+                    line += f"{lm / row[c]:>15.2f}" if c in row else f"{'—':>15}"
+                print(line, flush=True)
 
 
 if __name__ == "__main__":

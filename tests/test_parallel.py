@@ -44,6 +44,7 @@ def engine(request, monkeypatch):
 def chunk_everything(monkeypatch):
     """Chunk even the smallest input, in blocks of 7 elements: many blocks, odd edges."""
     monkeypatch.setattr(_parallel, "MIN_ELEMENTS", 1)
+    monkeypatch.setattr(_parallel, "JIT_MIN_ELEMENTS", 1)
     monkeypatch.setattr(_parallel, "BLOCK_ELEMENTS", 7)
     monkeypatch.setattr(_parallel, "JIT_BLOCK_ELEMENTS", 7)
 
@@ -51,6 +52,7 @@ def chunk_everything(monkeypatch):
 def _plain(monkeypatch, fn):
     with monkeypatch.context() as m:
         m.setattr(_parallel, "MIN_ELEMENTS", np.inf)
+        m.setattr(_parallel, "JIT_MIN_ELEMENTS", np.inf)
         return fn()
 
 
@@ -99,7 +101,7 @@ def test_extreme_points_in_a_large_input_match_the_small_one(name, dtype, engine
     big = loss.value_gradient_hessian(np.tile(y, reps), np.tile(z, reps), n_threads=2)
     with monkeypatch.context() as m:
         if engine == "compiled":  # the compiled loop in blocks of 7, as the mpmath test runs it
-            m.setattr(_parallel, "MIN_ELEMENTS", 1)
+            m.setattr(_parallel, "JIT_MIN_ELEMENTS", 1)
             m.setattr(_parallel, "JIT_BLOCK_ELEMENTS", 7)
         small = loss.value_gradient_hessian(y, z)  # what test_accuracy* checks
     for b, s in zip(big, small, strict=True):
@@ -223,13 +225,91 @@ def test_shape_mismatch_takes_the_plain_path_and_raises():
 
 
 def test_small_and_non_numpy_inputs_stay_plain(monkeypatch):
+    """Below ``JIT_MIN_ELEMENTS`` nothing compiles (a small fit never waits for the
+    compiler); lists and other array types take the plain path at any size."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("run_blocks or a compiled loop called")
+
+    monkeypatch.setattr(_parallel, "run_blocks", fail)
+    monkeypatch.setattr(_compile, "compiled_loop", fail)
+    loss = get_loss("logistic")
+    n = _parallel.JIT_MIN_ELEMENTS - 1
+    loss.gradient_hessian(np.zeros(n), np.zeros(n), n_threads=2)
+    loss.gradient_hessian([0.0] * N_LARGE, [0.0] * N_LARGE, n_threads=2)
+
+
+#: From ``JIT_MIN_ELEMENTS`` to one compiled block: not a multiple of anything.
+N_MID = _parallel.JIT_MIN_ELEMENTS + 1237
+
+
+@pytest.mark.parametrize("loss", CASES, ids=case_id)
+def test_mid_sized_inputs_take_the_compiled_loop_in_this_thread(loss, monkeypatch):
+    """One compiled block, no thread hand-off, the arrays read as they are (no
+    validation pass: float32 stays float32, so one compiled signature), and the
+    results of the large path: within the plain path's tolerance, weights, float32
+    and ``H v`` included."""
+    n = N_MID // (loss.n_outputs or 1) + 1
+    assert _parallel.JIT_MIN_ELEMENTS <= n * (loss.n_outputs or 1) <= _parallel.JIT_BLOCK_ELEMENTS
+    y, z, w = small_batch(loss, n=n, seed=4)
+    v = np.random.default_rng(0).normal(size=z.shape)
+    plain = {
+        "vgh": _plain(monkeypatch, lambda: loss.value_gradient_hessian(y, z, w)),
+        "hvp": _plain(monkeypatch, lambda: loss.hessian_vector_product(y, z, v, w)),
+        "f32": _plain(monkeypatch, lambda: loss.gradient_hessian(y, z.astype(np.float32))),
+    }
+
     def fail(*args):
         raise AssertionError("run_blocks called")
 
+    calls = []
+    real = type(loss)._validate
+
+    def no_validation(self, *args, **kwargs):
+        calls.append(args)
+        return real(self, *args, **kwargs)
+
     monkeypatch.setattr(_parallel, "run_blocks", fail)
+    monkeypatch.setattr(type(loss), "_evaluate_blocks", fail)
+    got = loss.value_gradient_hessian(y, z, w, check_input=False, n_threads=2)
+    _assert_matches_plain("compiled", loss, got, plain["vgh"])
+    _assert_identical(loss.value_gradient_hessian(y, z, w), got)
+    got = loss.hessian_vector_product(y, z, v, w)
+    _assert_matches_plain("compiled", loss, got, plain["hvp"])
+    monkeypatch.setattr(type(loss), "_validate", no_validation)
+    got = loss.gradient_hessian(y, z.astype(np.float32), check_input=False)
+    _assert_matches_plain("compiled", loss, got, plain["f32"])
+    if loss.n_outputs == 1:  # the softmax validates its labels' block
+        assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("arg", "bad", "match"),
+    [
+        ("y", "2-D", r"y must have the shape of z, \(\d+,\); got shape \(\d+, 1\)"),
+        ("z", "2-D", r"z must be a 1-D array of shape \(n_samples,\); got shape"),
+        ("y", "text", "y must be a real numeric array; got dtype <U"),
+        ("y", 3.0, r"y must lie in \[0, 1\]; got max\(y\) = 3.0"),
+        ("z", np.nan, "z must be finite; got 1 non-finite value"),
+        ("sample_weight", -2.0, r"sample_weight must be >= 0; got min\(sample_weight\) = -2.0"),
+    ],
+)
+def test_mid_sized_bad_input_raises_the_plain_message(arg, bad, match):
+    """The compiled path reads mid-sized arrays without a validation pass: shapes
+    and dtypes are checked before the loop, values by its compiled checks, and
+    either way the message is the plain path's."""
     loss = get_loss("logistic")
-    loss.gradient_hessian(np.zeros(100), np.zeros(100), n_threads=2)
-    loss.gradient_hessian([0.0] * N_LARGE, [0.0] * N_LARGE, n_threads=2)
+    y, z, w = small_batch(loss, n=N_MID)
+    args = {"y": y, "z": z, "sample_weight": w}
+    a = args[arg]
+    if bad == "2-D":
+        args[arg] = a[:, None]
+    elif bad == "text":
+        args[arg] = a.astype(str)
+    else:
+        a[N_MID // 2] = bad
+    with pytest.raises((TypeError, ValueError), match=match):
+        loss.gradient_hessian(args["y"], args["z"], args["sample_weight"])
 
 
 @pytest.mark.parametrize("loss", MULTI_CASES, ids=case_id)

@@ -9,6 +9,7 @@ NumPy is the default and the fast path.
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Any
 
 import array_api_compat
@@ -20,6 +21,7 @@ __all__ = [
     "floating_dtype",
     "get_namespace",
     "numpy_errstate",
+    "numpy_namespace",
     "tiny",
 ]
 
@@ -29,10 +31,20 @@ def get_namespace(*arrays: Any) -> Any:
 
     ``None`` entries are ignored, so optional arguments can be passed as they are.
     """
+    # Plain NumPy arrays, the common case, skip array_api_compat's inspection of
+    # every argument (5 µs a call, a fifth of a small loss evaluation).
+    if all(a is None or type(a) is np.ndarray for a in arrays):
+        return numpy_namespace()
     present = [a for a in arrays if a is not None and not _is_plain(a)]
     if not present:
         return array_api_compat.array_namespace(np.empty(0))
     return array_api_compat.array_namespace(*present)
+
+
+@functools.cache
+def numpy_namespace() -> Any:
+    """The array API namespace of NumPy arrays."""
+    return array_api_compat.array_namespace(np.empty(0))
 
 
 def _is_plain(a: Any) -> bool:
@@ -40,7 +52,7 @@ def _is_plain(a: Any) -> bool:
 
 
 def is_numpy(xp: Any) -> bool:
-    return array_api_compat.is_numpy_namespace(xp)
+    return xp is numpy_namespace() or array_api_compat.is_numpy_namespace(xp)
 
 
 def floating_dtype(xp: Any, x: Any) -> Any:

@@ -33,9 +33,11 @@ from lossmath._array import is_numpy
 __all__ = [
     "BLOCK_ELEMENTS",
     "JIT_BLOCK_ELEMENTS",
+    "JIT_MIN_ELEMENTS",
     "MIN_ELEMENTS",
     "block_rows",
-    "resolve_n_threads",
+    "check_n_threads",
+    "chunkable",
     "run_blocks",
 ]
 
@@ -53,6 +55,15 @@ JIT_BLOCK_ELEMENTS = 65536
 #: of handing blocks to threads would exceed the work.
 MIN_ELEMENTS = 65536
 
+#: From this many elements on a NumPy input is evaluated by the compiled loop
+#: (``lossmath._jit``; in one block, in the calling thread, below
+#: ``JIT_BLOCK_ELEMENTS``). The loop is 2-10x faster than the NumPy expressions
+#: at every size (``docs/performance.md``), but its first call in a process
+#: compiles it (0.2-2.5 s): below one NumPy block, where the NumPy expressions
+#: take tens of microseconds, a fit or a script on small data would wait
+#: longer for the compiler than the loop could ever save it.
+JIT_MIN_ELEMENTS = BLOCK_ELEMENTS
+
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_pid: int | None = None
@@ -65,8 +76,11 @@ def _available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def resolve_n_threads(owner: str, n_threads: Any) -> int:
-    """The number of threads to use: all available CPUs for ``None``.
+def check_n_threads(owner: str, n_threads: Any) -> int | None:
+    """``n_threads`` checked: ``None`` (all available CPUs) or a positive ``int``.
+
+    ``None`` stays ``None`` here: :func:`run_blocks` counts the CPUs when there
+    are blocks to hand out (a system call, not worth it for a small input).
 
     Raises
     ------
@@ -74,28 +88,31 @@ def resolve_n_threads(owner: str, n_threads: Any) -> int:
         Unless ``n_threads`` is ``None`` or a positive integer.
     """
     if n_threads is None:
-        return _available_cpus()
+        return None
     if isinstance(n_threads, bool) or not isinstance(n_threads, int | np.integer) or n_threads < 1:
         raise ValueError(f"{owner}: n_threads must be a positive int or None; got {n_threads!r}")
     return int(n_threads)
 
 
-def block_rows(xp: Any, arrays: tuple, n_threads: int) -> int | None:
-    """Rows per block for a chunked evaluation of ``arrays``, or ``None`` for the plain path.
+def chunkable(xp: Any, arrays: tuple) -> bool:
+    """Whether ``arrays`` can be evaluated in row blocks (or by a compiled loop).
 
     ``arrays[1]`` is ``z``; ``None`` entries (no weights, no vector) are skipped.
-    Only NumPy arrays that agree on the number of rows are chunked: anything else
-    takes the plain path, which also raises the errors of malformed input.
+    Only NumPy arrays that agree on the number of rows are: anything else takes
+    the plain path, which also raises the errors of malformed input.
     """
-    if not is_numpy(xp):
-        return None
-    present = [a for a in arrays if a is not None]
-    if not all(type(a) is np.ndarray and a.ndim >= 1 for a in present):
-        return None
-    z = arrays[1]
-    if z.size < MIN_ELEMENTS or any(a.shape[0] != z.shape[0] for a in present):
-        return None
-    return max(1, BLOCK_ELEMENTS // max(1, z.size // z.shape[0]))
+    if not is_numpy(xp) or type(arrays[1]) is not np.ndarray or arrays[1].ndim == 0:
+        return False
+    rows = arrays[1].shape[0]
+    for a in arrays:
+        if a is not None and (type(a) is not np.ndarray or a.ndim == 0 or a.shape[0] != rows):
+            return False
+    return True
+
+
+def block_rows(z: Any, elements: int) -> int:
+    """Rows of ``z`` per block of about ``elements`` elements (at least one row)."""
+    return max(1, elements // max(1, z.size // max(1, z.shape[0])))
 
 
 def _get_pool(n_workers: int) -> ThreadPoolExecutor:
@@ -113,14 +130,16 @@ def _get_pool(n_workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def run_blocks(work: Callable[[int], None], n_blocks: int, n_threads: int) -> None:
-    """Call ``work(i)`` for every ``i < n_blocks`` on ``n_threads`` threads.
+def run_blocks(work: Callable[[int], None], n_blocks: int, n_threads: int | None) -> None:
+    """Call ``work(i)`` for every ``i < n_blocks`` on ``n_threads`` threads (all CPUs: ``None``).
 
     The calling thread is one of them; blocks are handed out one at a time from a
     shared counter, so a thread slowed down by another process does not hold the
     others up. The first exception stops the handing out and is re-raised once
     every thread has stopped writing.
     """
+    if n_threads is None:
+        n_threads = _available_cpus()
     n_threads = min(n_threads, n_blocks)
     counter = itertools.count()
     stop = threading.Event()

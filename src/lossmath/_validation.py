@@ -29,6 +29,11 @@ class Interval:
     high_inclusive: bool = False
     binary: bool = False
 
+    @property
+    def limits(self) -> tuple:
+        """``(low, high, low_inclusive, high_inclusive, binary)``: the compiled checks' input."""
+        return (self.low, self.high, self.low_inclusive, self.high_inclusive, self.binary)
+
     def __str__(self) -> str:
         if self.binary:
             return "{0, 1}"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import threading
 import types
 from typing import Any
@@ -33,7 +34,7 @@ import numpy as np
 from lossmath._jit import _namespace
 from lossmath._jit._stream import store_fence, stream_copy
 
-__all__ = ["OPTIONS", "compiled_function", "compiled_loop", "kernel_params"]
+__all__ = ["OPTIONS", "compiled_function", "compiled_loop", "kernel_params", "output_slots"]
 
 OPTIONS = {"error_model": "numpy", "nogil": True}
 
@@ -85,12 +86,27 @@ def compiled_function(func: types.FunctionType, inline: str = "never") -> Any:
 def kernel_params(loss: Any) -> tuple:
     """The loss's hyper-parameters as a named tuple: what ``self`` is in the compiled kernel."""
     cls = type(loss)
-    with _lock:
-        if cls not in _param_types:
-            names = [f.name for f in dataclasses.fields(cls)]
-            _param_types[cls] = collections.namedtuple(f"{cls.__name__}Params", names)
-        params = _param_types[cls]
-    return params(*(getattr(loss, f) for f in params._fields))
+    params = _param_types.get(cls)
+    if params is None:
+        with _lock:
+            if cls not in _param_types:
+                names = [f.name for f in dataclasses.fields(cls)]
+                _param_types[cls] = collections.namedtuple(f"{cls.__name__}Params", names)
+            params = _param_types[cls]
+    return params._make([getattr(loss, f) for f in params._fields])
+
+
+@functools.cache
+def output_slots(mode: tuple) -> tuple:
+    """Which of a method's outputs each of the loop's three output slots writes.
+
+    ``("kernel", value, gradient, hessian)``: the requested ones in that order
+    (``None`` for the others); ``("hvp",)``: the first slot.
+    """
+    if mode[0] != "kernel":
+        return (0, None, None)
+    order = iter(range(3))
+    return tuple(next(order) if wanted else None for wanted in mode[1:])
 
 
 def _kernel_loop(kernel: Any, value: bool, gradient: bool, hessian: bool) -> Any:
@@ -229,6 +245,9 @@ def compiled_loop(loss: Any, mode: tuple, labels: bool = False, store: str = "pl
     """
     kernel_func = type(loss)._kernel
     key = (kernel_func, mode, labels, store)
+    loop = _loops.get(key)  # without the lock once compiled: small inputs' hot path
+    if loop is not None:
+        return loop
     with _lock:
         if key not in _loops:
             if loss.n_outputs == 1:

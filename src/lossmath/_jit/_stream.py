@@ -65,12 +65,11 @@ def worthwhile(outputs: tuple) -> bool:
     and together they are larger than the last-level cache, so that they could not
     have stayed in it for the caller to read.
     """
-    if not _x86_64():
-        return False
     present = [b for b in outputs if b is not None]
-    if not all(isinstance(b, np.ndarray) and b.ndim == 1 and b.flags.c_contiguous for b in present):
+    # The size first: it rules out the small outputs of hot loops cheaply.
+    if sum(b.nbytes for b in present) <= _last_level_cache() or not _x86_64():
         return False
-    return sum(b.nbytes for b in present) > _last_level_cache()
+    return all(isinstance(b, np.ndarray) and b.ndim == 1 and b.flags.c_contiguous for b in present)
 
 
 @intrinsic

@@ -38,10 +38,22 @@ __all__ = ["Loss", "ScalarLoss"]
 
 def _shares_memory(out: Any, arrays: tuple) -> bool:
     """Whether an ``out`` buffer may overlap an input: then blocks could read results."""
-    outs = out if isinstance(out, tuple | list) else (out,)
-    return any(
-        np.may_share_memory(b, a) for b in outs if b is not None for a in arrays if a is not None
-    )
+    if out is None:
+        return False
+    for b in out if isinstance(out, tuple | list) else (out,):
+        if b is None:
+            continue
+        for a in arrays:
+            if a is not None and np.may_share_memory(b, a):
+                return True
+    return False
+
+
+def _contiguous(a: Any) -> Any:
+    """``a`` as a C-contiguous array (itself when it is one, or ``None``)."""
+    if a is None or a.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(a)
 
 
 def _c_contiguous(out: Any) -> bool:
@@ -235,7 +247,8 @@ class Loss(ABC):
     def _compiled_loop(self, compute, y: Any, z: Any) -> Any:
         """The compiled loop for ``compute`` on ``(y, z)``, or ``None`` where there is none."""
         mode = getattr(compute, "jit_mode", None)
-        if mode is None or not self._compilable or z.dtype not in (np.float32, np.float64):
+        # dtype.char: "f" float32, "d" float64 (cheaper than comparing dtypes).
+        if mode is None or not self._compilable or z.dtype.char not in "fd":
             return None
         if not _jit.available():
             return None
@@ -259,22 +272,25 @@ class Loss(ABC):
 
     def _evaluate(self, compute, names, y, z, sample_weight, check_input, n_threads, out, v=None):
         """Evaluate ``compute`` and deliver its results named ``names`` (into ``out``)."""
-        n_threads = _parallel.resolve_n_threads(self.name, n_threads)
-        xp = get_namespace(y, z, sample_weight, v)
-        rows = _parallel.block_rows(xp, (y, z, sample_weight, v), n_threads)
-        if rows is not None and not _shares_memory(out, (y, z, sample_weight, v)):
-            arrays = (y, z, sample_weight, v)
+        n_threads = _parallel.check_n_threads(self.name, n_threads)
+        arrays = (y, z, sample_weight, v)
+        xp = get_namespace(*arrays)
+        if _parallel.chunkable(xp, arrays) and not _shares_memory(out, arrays):
             try:
-                loop = self._compiled_loop(compute, y, z)
+                loop = None
+                if z.size >= _parallel.JIT_MIN_ELEMENTS:
+                    loop = self._compiled_loop(compute, y, z)
                 if loop is not None and self.n_outputs != 1 and not _c_contiguous(out):
                     loop = None  # the softmax row loop writes rows as flat runs
                 if loop is not None:
                     return self._evaluate_compiled(
                         xp, loop, compute.jit_mode, names, arrays, check_input, n_threads, out
                     )
-                return self._evaluate_blocks(
-                    xp, compute, names, arrays, check_input, n_threads, out, rows
-                )
+                if z.size >= _parallel.MIN_ELEMENTS:
+                    rows = _parallel.block_rows(z, _parallel.BLOCK_ELEMENTS)
+                    return self._evaluate_blocks(
+                        xp, compute, names, arrays, check_input, n_threads, out, rows
+                    )
             except (TypeError, ValueError):
                 # A block held bad input: the checks on the whole arrays raise the
                 # message naming the first bad value and the array's min / max.
@@ -316,87 +332,81 @@ class Loss(ABC):
     def _evaluate_compiled(self, xp, loop, mode, names, arrays, check_input, n_threads, out):
         """:meth:`_evaluate` by the compiled kernel loop, block by block, on threads.
 
-        The first block is validated (and float32 upcast) as the plain path does;
-        the others too where the loop cannot read them as they are, else they are
-        checked by one compiled pass (``_jit._check``; none with
-        ``check_input=False``). Then one compiled pass computes, weights and stores
-        every output, with streaming stores where the outputs outgrow the cache
-        (``_jit._stream``), chunk by chunk into strided outputs.
+        Where the loop can read the arrays as they are (float scores and weights,
+        real targets, the shapes of the contract; for the softmax, labels and
+        C-contiguous rows) no block is converted: a scalar loss's checks run
+        compiled (``_jit._check``; none with ``check_input=False``). Otherwise the
+        first block is validated (and float32 upcast) as the plain path does, which
+        raises the plain path's errors for malformed input. Then one compiled pass
+        computes, weights and stores every output, with streaming stores where the
+        outputs outgrow the cache (``_jit._stream``), chunk by chunk into strided
+        outputs. A small input is one block, evaluated in the calling thread with
+        a few microseconds of Python around the loop.
         """
-        from lossmath._jit import _stream
-        from lossmath._jit._check import count_invalid
-        from lossmath._jit._compile import compiled_loop, kernel_params
+        from lossmath._jit import _check, _compile, _stream
 
         y, z, w, v = arrays
         n = z.shape[0]
-        # Per-sample values are (n,); everything else has the shape of z.
-        shapes = [(n,) if name == "value" else z.shape for name in names]
-        bufs = self._out_buffers(out, len(names), names)
-        bufs = tuple(
-            np.empty(shape, z.dtype) if b is None else b
-            for b, shape in zip(bufs, shapes, strict=True)
-        )
-        for name, buf, shape in zip(names, bufs, shapes, strict=True):
-            check_out(self.name, f"out ({name})", buf, shape, z.dtype)
-        # Which buffer each of the loop's three output slots writes to.
-        if mode[0] == "kernel":
-            order = iter(range(len(bufs)))
-            slots = [next(order) if wanted else None for wanted in mode[1:]]
-        else:
-            slots = [0, None, None]
-        params = kernel_params(self)
-        labels = self._takes_labels(y)
         multi = self.n_outputs != 1
-        if not multi and any(b is not None and not b.flags.c_contiguous for b in bufs):
-            loop = compiled_loop(self, mode, labels, store="strided")
+        bufs = self._out_buffers(out, len(names), names)
+        for k, name in enumerate(names):
+            # Per-sample values are (n,); everything else has the shape of z.
+            shape = (n,) if name == "value" else z.shape
+            if bufs[k] is None:
+                bufs = (*bufs[:k], np.empty(shape, z.dtype), *bufs[k + 1 :])
+            else:
+                check_out(self.name, f"out ({name})", bufs[k], shape, z.dtype)
+        # The buffer each of the loop's three output slots writes to.
+        outs = [None if k is None else bufs[k] for k in _compile.output_slots(mode)]
+        params = _compile.kernel_params(self)
+        labels = self._takes_labels(y)
+        if not multi and not all([b.flags.c_contiguous for b in bufs]):
+            loop = _compile.compiled_loop(self, mode, labels, store="strided")
         elif not multi and _stream.worthwhile(bufs):
-            loop = compiled_loop(self, mode, labels, store="stream")
-        rows = max(1, _parallel.JIT_BLOCK_ELEMENTS // max(1, z.size // max(1, n)))
-        # A block whose arrays the loop reads as they are (float scores and weights,
-        # real targets; for the softmax, labels and C-contiguous rows) skips the
-        # validation once the first block has shown that the arrays' shapes and
-        # types are right. The checks of a scalar loss then run compiled
-        # (``count_invalid``); the softmax's label checks, and its probability rows
-        # (which the validation smooths and weights), keep the NumPy validation.
-        floats = (np.float32, np.float64)
-        raw = (y.dtype in floats or y.dtype.kind in "iu") and all(
-            a is None or a.dtype in floats for a in (z, w, v)
-        )
+            loop = _compile.compiled_loop(self, mode, labels, store="stream")
+        # Arrays the loop reads as they are skip the validation: for a scalar loss
+        # once their shapes are the contract's (else the first block's validation
+        # raises its message); for the softmax, once the first block has shown
+        # them right. The softmax's label checks, and its probability rows (which
+        # the validation smooths and weights), keep the NumPy validation.
+        # dtype.char: "f" float32, "d" float64; kind "iu": integers.
+        raw = (y.dtype.char in "fd" or y.dtype.kind in "iu") and z.dtype.char in "fd"
+        raw = raw and (w is None or w.dtype.char in "fd") and (v is None or v.dtype.char in "fd")
         if multi:
-            raw = raw and not check_input and labels
-            raw = raw and all(a is None or a.flags.c_contiguous for a in (z, v))
-        interval = self.y_interval
-        limits = (
-            interval.low,
-            interval.high,
-            interval.low_inclusive,
-            interval.high_inclusive,
-            interval.binary,
-        )
+            raw = raw and not check_input and labels and z.flags.c_contiguous
+            raw = raw and (v is None or v.flags.c_contiguous)
+            trusted = 1  # blocks from the second on
+        else:
+            raw = raw and z.ndim == 1 and y.shape == z.shape
+            raw = raw and (w is None or w.shape == y.shape) and (v is None or v.shape == z.shape)
+            trusted = 0
+        limits = self.y_interval.limits
 
-        def work(i):
-            sl = slice(i * rows, (i + 1) * rows)
-            yb, zb = y[sl], z[sl]
-            wb = None if w is None else w[sl]
-            vb = None if v is None else v[sl]
-            if not (raw and i > 0):
+        def block(i, yb, zb, wb, vb, outs):
+            if not (raw and i >= trusted):
                 _, yb, zb, wb, _ = self._validate(yb, zb, wb, check_input, xp, labels)
                 vb = None if vb is None else self._validate_vector(xp, vb, zb)
-            elif check_input and count_invalid(yb, zb, wb, *limits):
+            elif check_input and _check.count_invalid(yb, zb, wb, *limits):
                 raise ValueError(f"{self.name}: invalid input")  # named by _evaluate
             # A strided block (a column of a 2-D array) is copied to a contiguous one,
             # which stays in cache: strided loads stop the loop from vectorising
             # (measured: logistic on a strided z 4-6x slower). Strided outputs are
             # written by the loop chunk by chunk (store="strided"). The softmax's
             # row loop reads and writes rows as flat runs.
-            yb, zb, wb, vb = (
-                a if a is None or a.flags.c_contiguous else np.ascontiguousarray(a)
-                for a in (yb, zb, wb, vb)
-            )
-            loop(params, yb, zb, wb, vb, *(None if k is None else bufs[k][sl] for k in slots))
+            loop(params, _contiguous(yb), _contiguous(zb), _contiguous(wb), _contiguous(vb), *outs)
 
-        work(0)
-        _parallel.run_blocks(lambda i: work(i + 1), -(-n // rows) - 1, n_threads)
+        rows = _parallel.block_rows(z, _parallel.JIT_BLOCK_ELEMENTS)
+        if n <= rows:  # one block, in this thread: no slicing
+            block(0, y, z, w, v, outs)
+        else:
+
+            def work(i):
+                sl = slice(i * rows, (i + 1) * rows)
+                views = [None if a is None else a[sl] for a in (y, z, w, v, *outs)]
+                block(i, *views[:4], views[4:])
+
+            work(0)
+            _parallel.run_blocks(lambda i: work(i + 1), -(-n // rows) - 1, n_threads)
         return bufs if len(bufs) > 1 else bufs[0]
 
     def _out_buffers(self, out, count: int, names) -> tuple:
