@@ -279,33 +279,45 @@ def test_mid_sized_inputs_take_the_compiled_loop_in_this_thread(loss, monkeypatc
     monkeypatch.setattr(type(loss), "_validate", no_validation)
     got = loss.gradient_hessian(y, z.astype(np.float32), check_input=False)
     _assert_matches_plain("compiled", loss, got, plain["f32"])
-    if loss.n_outputs == 1:  # the softmax validates its labels' block
-        assert calls == []
+    assert calls == []
 
 
 @pytest.mark.parametrize(
-    ("arg", "bad", "match"),
+    ("name", "arg", "bad", "match"),
     [
-        ("y", "2-D", r"y must have the shape of z, \(\d+,\); got shape \(\d+, 1\)"),
-        ("z", "2-D", r"z must be a 1-D array of shape \(n_samples,\); got shape"),
-        ("y", "text", "y must be a real numeric array; got dtype <U"),
-        ("y", 3.0, r"y must lie in \[0, 1\]; got max\(y\) = 3.0"),
-        ("z", np.nan, "z must be finite; got 1 non-finite value"),
-        ("sample_weight", -2.0, r"sample_weight must be >= 0; got min\(sample_weight\) = -2.0"),
+        ("logistic", "y", "2-D", r"y must have the shape of z, \(\d+,\); got shape \(\d+, 1\)"),
+        ("logistic", "z", "2-D", r"z must be a 1-D array of shape \(n_samples,\); got shape"),
+        ("logistic", "y", "text", "y must be a real numeric array; got dtype <U"),
+        ("logistic", "y", 3.0, r"y must lie in \[0, 1\]; got max\(y\) = 3.0"),
+        ("logistic", "z", np.nan, "z must be finite; got 1 non-finite value"),
+        ("logistic", "sample_weight", -2.0, r"sample_weight must be >= 0; got min"),
+        ("multinomial", "y", 2.5, "integer labels y must be whole numbers; got 2.5"),
+        ("multinomial", "y", 3.0, r"y \(class labels\) must lie in \[0, 2\]; got max"),
+        ("multinomial", "y", -1.0, r"y \(class labels\) must lie in \[0, 2\]; got min"),
+        ("multinomial", "y", np.nan, "y must be finite; got 1 non-finite value"),
+        ("multinomial", "z", np.inf, r"z must be finite; got 1 non-finite value \(first: inf\)"),
+        ("multinomial", "z", "1-D", r"z must have shape \(n_samples, 3\); got \(\d+,\)"),
+        ("multinomial", "sample_weight", np.inf, "sample_weight must be finite"),
     ],
 )
-def test_mid_sized_bad_input_raises_the_plain_message(arg, bad, match):
+def test_mid_sized_bad_input_raises_the_plain_message(name, arg, bad, match):
     """The compiled path reads mid-sized arrays without a validation pass: shapes
     and dtypes are checked before the loop, values by its compiled checks, and
     either way the message is the plain path's."""
-    loss = get_loss("logistic")
+    loss = get_loss("multinomial", n_classes=3) if name == "multinomial" else get_loss(name)
     y, z, w = small_batch(loss, n=N_MID)
+    if name == "multinomial":
+        y = y.astype(np.float64)
     args = {"y": y, "z": z, "sample_weight": w}
     a = args[arg]
     if bad == "2-D":
         args[arg] = a[:, None]
+    elif bad == "1-D":
+        args[arg] = a[:, 0]
     elif bad == "text":
         args[arg] = a.astype(str)
+    elif a.ndim == 2:
+        a[N_MID // 2, 1] = bad
     else:
         a[N_MID // 2] = bad
     with pytest.raises((TypeError, ValueError), match=match):

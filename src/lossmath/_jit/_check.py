@@ -16,7 +16,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["count_invalid"]
+__all__ = ["count_invalid", "count_invalid_labels"]
 
 
 @numba.njit(nogil=True, error_model="numpy")
@@ -24,7 +24,7 @@ def count_invalid(y, z, w, low, high, low_inclusive, high_inclusive, binary):
     """Samples failing the checks of :meth:`Loss._validate` for ``y ∈ interval``.
 
     The tests are those of ``check_finite`` and ``Interval.contains``, written
-    without branches so that the loop vectorises.
+    without branches so that the loop vectorises. A NaN fails every comparison.
     """
     bad = 0
     for i in range(z.shape[0]):
@@ -35,6 +35,27 @@ def count_invalid(y, z, w, low, high, low_inclusive, high_inclusive, binary):
         else:
             ok &= (yi >= low) if low_inclusive else (yi > low)
             ok &= (yi <= high) if high_inclusive else (yi < high)
+        if w is not None:
+            wi = np.float64(w[i])
+            ok &= math.isfinite(wi) & (wi >= 0.0)
+        bad += 0 if ok else 1
+    return bad
+
+
+@numba.njit(nogil=True, error_model="numpy")
+def count_invalid_labels(y, z, w):
+    """Rows failing the checks of the softmax's validation for class labels ``y``.
+
+    Those of ``Multinomial._check_labels`` (a label is a whole number in
+    ``[0, K − 1]``) and ``check_finite`` on the row of ``z``, and the weights'.
+    """
+    bad = 0
+    k = z.shape[1]
+    for i in range(z.shape[0]):
+        yi = np.float64(y[i])
+        ok = (yi >= 0.0) & (yi <= k - 1.0) & (yi == math.floor(yi))
+        for j in range(k):
+            ok &= math.isfinite(np.float64(z[i, j]))
         if w is not None:
             wi = np.float64(w[i])
             ok &= math.isfinite(wi) & (wi >= 0.0)

@@ -364,29 +364,33 @@ class Loss(ABC):
             loop = _compile.compiled_loop(self, mode, labels, store="strided")
         elif not multi and _stream.worthwhile(bufs):
             loop = _compile.compiled_loop(self, mode, labels, store="stream")
-        # Arrays the loop reads as they are skip the validation: for a scalar loss
-        # once their shapes are the contract's (else the first block's validation
-        # raises its message); for the softmax, once the first block has shown
-        # them right. The softmax's label checks, and its probability rows (which
-        # the validation smooths and weights), keep the NumPy validation.
+        # Arrays the loop reads as they are skip the NumPy validation once their
+        # shapes are the contract's (else each block's validation raises its
+        # message); their values are checked by one compiled pass per block. The
+        # softmax's probability rows (which the validation smooths and weights)
+        # keep the NumPy validation.
         # dtype.char: "f" float32, "d" float64; kind "iu": integers.
         raw = (y.dtype.char in "fd" or y.dtype.kind in "iu") and z.dtype.char in "fd"
         raw = raw and (w is None or w.dtype.char in "fd") and (v is None or v.dtype.char in "fd")
-        if multi:
-            raw = raw and not check_input and labels and z.flags.c_contiguous
-            raw = raw and (v is None or v.flags.c_contiguous)
-            trusted = 1  # blocks from the second on
+        if multi:  # class labels, and rows the row loop reads as flat runs
+            classes = self.n_outputs
+            raw = raw and labels and z.ndim == 2 and z.shape[1] >= 2
+            raw = raw and classes in (None, z.shape[1])
+            raw = raw and z.flags.c_contiguous and (v is None or v.flags.c_contiguous)
         else:
             raw = raw and z.ndim == 1 and y.shape == z.shape
-            raw = raw and (w is None or w.shape == y.shape) and (v is None or v.shape == z.shape)
-            trusted = 0
+        raw = raw and (w is None or w.shape == y.shape) and (v is None or v.shape == z.shape)
         limits = self.y_interval.limits
 
         def block(i, yb, zb, wb, vb, outs):
-            if not (raw and i >= trusted):
+            if not raw:
                 _, yb, zb, wb, _ = self._validate(yb, zb, wb, check_input, xp, labels)
                 vb = None if vb is None else self._validate_vector(xp, vb, zb)
-            elif check_input and _check.count_invalid(yb, zb, wb, *limits):
+            elif check_input and (
+                _check.count_invalid_labels(yb, zb, wb)
+                if multi
+                else _check.count_invalid(yb, zb, wb, *limits)
+            ):
                 raise ValueError(f"{self.name}: invalid input")  # named by _evaluate
             # A strided block (a column of a 2-D array) is copied to a contiguous one,
             # which stays in cache: strided loads stop the loop from vectorising
