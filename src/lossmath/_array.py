@@ -57,6 +57,8 @@ def is_numpy(xp: Any) -> bool:
 
 def floating_dtype(xp: Any, x: Any) -> Any:
     """The dtype results take for input ``x``: its own if floating, else float64."""
+    if type(x) is np.ndarray:  # NumPy's kind "f": the real floating dtypes, quickly
+        return x.dtype if x.dtype.kind == "f" else np.float64
     if xp.isdtype(x.dtype, "real floating"):
         return x.dtype
     return xp.float64

@@ -51,8 +51,9 @@ BLOCK_ELEMENTS = 8192
 #: and the per-block cost of validation and dispatch (~10 µs) stays small.
 JIT_BLOCK_ELEMENTS = 65536
 
-#: Below this many elements the plain, single-block evaluation is used: the cost
-#: of handing blocks to threads would exceed the work.
+#: Where the compiled loops are not used (``LOSSMATH_JIT=0``), below this many
+#: elements the plain, single-block evaluation is: the cost of handing blocks to
+#: threads would exceed the work.
 MIN_ELEMENTS = 65536
 
 #: From this many elements on a NumPy input is evaluated by the compiled loop

@@ -195,9 +195,10 @@ class Loss(ABC):
     # ------------------------------------------------------------ execution
     # Every method below evaluates ``compute(xp, y, z, v)`` — the kernel's requested
     # outputs, the Fisher weight, or ``H v`` — on validated input, weights the
-    # results, and delivers them. A large NumPy input is evaluated block by block
-    # on several threads (``lossmath._parallel``): the same code on row slices, so
-    # the two paths agree bit for bit and no full-size temporary is made.
+    # results, and delivers them. A NumPy input from ``JIT_MIN_ELEMENTS`` on runs
+    # through the compiled loop (``lossmath._jit``), a large one block by block on
+    # several threads (``lossmath._parallel``): the same code on row slices, so
+    # the results do not depend on the blocks and no full-size temporary is made.
 
     @staticmethod
     def _apply_weight(xp: Any, w: Any, a: Any, dtype: Any = None) -> Any:
