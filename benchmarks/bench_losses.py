@@ -294,6 +294,56 @@ def make_case(name, n, dtype, k=10, seed=0):
     return y, z
 
 
+def closed_form_contenders(name, method, y, z, y_rows, outs, peers, sk_threads):
+    """The contenders both tables time for ``method``: lossmath (unchecked and
+    checked), scikit-learn's compiled loss on ``sk_threads``, naive NumPy, and the
+    closed forms of PyTorch and JAX. ``outs`` is ``(value, gradient, hessian)``."""
+    loss = lossmath.get_loss(name)
+    v_out, g_out, h_out = outs
+    want_h = method == "gradient_hessian"
+    fused_outs = (g_out, h_out) if want_h else (v_out, g_out)
+    fused = getattr(loss, method)
+    fns = {
+        "lossmath": lambda: fused(y, z, check_input=False, out=fused_outs),
+        "lossmath checked": lambda: fused(y, z, out=fused_outs),
+    }
+    if "sklearn" in peers:
+        sk = _sklearn(name)
+        yt = y.astype(np.float64) if z.ndim == 2 else y
+        if want_h:
+            fns["sklearn"] = lambda: sk.gradient_hessian(
+                yt, z, gradient_out=g_out, hessian_out=h_out, n_threads=sk_threads
+            )
+        else:
+            fns["sklearn"] = lambda: sk.loss_gradient(
+                yt, z, loss_out=v_out, gradient_out=g_out, n_threads=sk_threads
+            )
+    naive = _naive_numpy(name)
+    fns["numpy naive"] = lambda: naive(y_rows, z)
+    if "torch" in peers:
+        import torch
+
+        t_closed, _ = _torch_forms(name, torch)
+        ty, tz = torch.from_numpy(y_rows), torch.from_numpy(z)
+
+        def torch_closed():
+            with torch.no_grad():
+                v, g, h = t_closed(ty, tz)
+                return (g, h) if want_h else (v, g)
+
+        fns["torch"] = torch_closed
+    if "jax" in peers:
+        import jax
+        import jax.numpy as jnp
+
+        j_closed, _ = _jax_forms(name, jnp, jax)
+        jy, jz = jnp.asarray(y_rows), jnp.asarray(z)
+        pick = slice(1, 3) if want_h else slice(0, 2)
+        jc = jax.jit(lambda y, z: j_closed(y, z)[pick])
+        fns["jax"] = lambda: jax.block_until_ready(jc(jy, jz))
+    return fns
+
+
 def bench_case(name, y, z, repeat, peers):
     """``{method: {column: ms}}`` and lossmath's peak scratch (MiB) per method."""
     loss = lossmath.get_loss(name)
@@ -304,67 +354,41 @@ def bench_case(name, y, z, repeat, peers):
     n_threads = os.cpu_count() or 1
     results, scratch = {}, {}
     for method, outs in (("gradient_hessian", (g_out, h_out)), ("value_gradient", (v_out, g_out))):
-        want = (False, True, True) if method == "gradient_hessian" else (True, True, False)
+        want_h = method == "gradient_hessian"
         fused = getattr(loss, method)
-        fns = {
-            "lossmath": lambda: fused(y, z, check_input=False, out=outs),
-            "lossmath checked": lambda: fused(y, z, out=outs),
-        }
+        fns = closed_form_contenders(name, method, y, z, y_rows, (v_out, g_out, h_out), peers, 2)
         # Floor: read y and z once, write two outputs of z's shape once.
         fns.update(floor_runs(y, z, (g_out, h_out), n_threads))
-        if "sklearn" in peers:
-            sk = _sklearn(name)
-            yt = y.astype(np.float64) if multi else y
-            if method == "gradient_hessian":
-                fns["sklearn"] = lambda: sk.gradient_hessian(
-                    yt, z, gradient_out=g_out, hessian_out=h_out, n_threads=2
-                )
-            else:
-                fns["sklearn"] = lambda: sk.loss_gradient(
-                    yt, z, loss_out=v_out, gradient_out=g_out, n_threads=2
-                )
-        naive = _naive_numpy(name)
-        fns["numpy naive"] = lambda: naive(y_rows, z)
-        if "torch" in peers:
+        # Autodiff: the multinomial's Hessian diagonal needs K backward passes; no row.
+        if "torch" in peers and not (multi and want_h):
             import torch
 
-            t_closed, t_loss = _torch_forms(name, torch)
+            _, t_loss = _torch_forms(name, torch)
             ty, tz = torch.from_numpy(y_rows), torch.from_numpy(z)
-
-            def torch_closed():
-                with torch.no_grad():
-                    v, g, h = t_closed(ty, tz)
-                    return (g, h) if want[2] else (v, g)
 
             def torch_autograd():
                 zz = tz.detach().requires_grad_(True)
                 val = t_loss(ty, zz)
-                (g,) = torch.autograd.grad(val.sum(), zz, create_graph=want[2])
-                if want[2]:
+                (g,) = torch.autograd.grad(val.sum(), zz, create_graph=want_h)
+                if want_h:
                     (h,) = torch.autograd.grad(g.sum(), zz)
                     return g, h
                 return val, g
 
-            fns["torch"] = torch_closed
-            if not (multi and want[2]):  # the multinomial diagonal needs K backward passes
-                fns["torch autograd"] = torch_autograd
-        if "jax" in peers:
+            fns["torch autograd"] = torch_autograd
+        if "jax" in peers and not (multi and want_h):
             import jax
             import jax.numpy as jnp
 
-            j_closed, j_loss = _jax_forms(name, jnp, jax)
+            _, j_loss = _jax_forms(name, jnp, jax)
             jy, jz = jnp.asarray(y_rows), jnp.asarray(z)
-            if want[2]:
-                jc = jax.jit(lambda y, z: j_closed(y, z)[1:])
+            if want_h:
                 grad = jax.grad(lambda z, y: j_loss(y, z).sum())
                 hdiag = jax.grad(lambda z, y: grad(z, y).sum())
                 jd = jax.jit(lambda y, z: (grad(z, y), hdiag(z, y)))
             else:
-                jc = jax.jit(lambda y, z: j_closed(y, z)[:2])
                 jd = jax.jit(lambda y, z: jax.value_and_grad(lambda z: j_loss(y, z).sum())(z))
-            fns["jax"] = lambda: jax.block_until_ready(jc(jy, jz))
-            if not (multi and want[2]):
-                fns["jax autodiff"] = lambda: jax.block_until_ready(jd(jy, jz))
+            fns["jax autodiff"] = lambda: jax.block_until_ready(jd(jy, jz))
         # Contenders writing into preallocated outputs are timed together, those
         # that allocate their results (hundreds of MB a call, which the system then
         # reclaims) apart: their page churn slowed whoever ran next by up to 1.5x.
@@ -402,61 +426,23 @@ def per_call_us(fns: dict, calls: int, repeat: int) -> dict:
     return {name: 1e6 * statistics.median(ts) for name, ts in times.items()}
 
 
-def bench_small(name, n, repeat, peers):
+def bench_small(name, n, repeat, peers, budget=2_000_000):
     """``{method: {column: µs}}`` for one small case, every contender in one thread.
 
     Small inputs are evaluated in the calling thread by every library (scikit-learn
     with ``n_threads=1``, its default); PyTorch and JAX are left to their own
-    thread pools, which they do not use at these sizes.
+    thread pools, which they do not use at these sizes. Each timing is of
+    ``budget / n`` calls (at least 10).
     """
-    loss = lossmath.get_loss(name)
     y, z = make_case(name, n // 10 if name == "multinomial" else n, np.float64)
     multi = z.ndim == 2
     y_rows = np.eye(z.shape[1], dtype=z.dtype)[y.astype(int)] if multi else y
     v_out = np.empty(z.shape[0], z.dtype)
     g_out, h_out = np.empty_like(z), np.empty_like(z)
-    calls = max(10, 2_000_000 // n)
+    calls = max(10, budget // n)
     results = {}
-    for method, outs in (("gradient_hessian", (g_out, h_out)), ("value_gradient", (v_out, g_out))):
-        want_h = method == "gradient_hessian"
-        fused = getattr(loss, method)
-        fns = {
-            "lossmath": lambda: fused(y, z, check_input=False, out=outs),
-            "lossmath checked": lambda: fused(y, z, out=outs),
-        }
-        if "sklearn" in peers:
-            sk = _sklearn(name)
-            if want_h:
-                fns["sklearn"] = lambda: sk.gradient_hessian(
-                    y, z, gradient_out=g_out, hessian_out=h_out, n_threads=1
-                )
-            else:
-                fns["sklearn"] = lambda: sk.loss_gradient(
-                    y, z, loss_out=v_out, gradient_out=g_out, n_threads=1
-                )
-        naive = _naive_numpy(name)
-        fns["numpy naive"] = lambda: naive(y_rows, z)
-        if "torch" in peers:
-            import torch
-
-            t_closed, _ = _torch_forms(name, torch)
-            ty, tz = torch.from_numpy(y_rows), torch.from_numpy(z)
-
-            def torch_closed():
-                with torch.no_grad():
-                    v, g, h = t_closed(ty, tz)
-                    return (g, h) if want_h else (v, g)
-
-            fns["torch"] = torch_closed
-        if "jax" in peers:
-            import jax
-            import jax.numpy as jnp
-
-            j_closed, _ = _jax_forms(name, jnp, jax)
-            jy, jz = jnp.asarray(y_rows), jnp.asarray(z)
-            pick = slice(1, 3) if want_h else slice(0, 2)
-            jc = jax.jit(lambda y, z: j_closed(y, z)[pick])
-            fns["jax"] = lambda: jax.block_until_ready(jc(jy, jz))
+    for method in ("gradient_hessian", "value_gradient"):
+        fns = closed_form_contenders(name, method, y, z, y_rows, (v_out, g_out, h_out), peers, 1)
         results[method] = per_call_us(fns, calls, repeat)
     return results, z.shape
 
@@ -524,7 +510,8 @@ def main(argv=None):
     print(head + "".join(f"{c:>15}" for c in SMALL_COLUMNS))
     for name in small:
         for n in SMALL_SIZES:
-            results, shape = bench_small(name, n, max(3, repeat), peers)
+            budget = 500_000 if args.quick else 2_000_000
+            results, shape = bench_small(name, n, max(3, repeat), peers, budget)
             label = f"{name} n={shape[0]:,}" + (f"x{shape[1]}" if len(shape) == 2 else "")
             for method, row in results.items():
                 lm = row["lossmath"]
