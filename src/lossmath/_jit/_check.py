@@ -16,10 +16,17 @@ import math
 import numba
 import numpy as np
 
+from lossmath._jit import _cache
+
 __all__ = ["count_invalid", "count_invalid_labels"]
 
 
-@numba.njit(nogil=True, error_model="numpy")
+def _compiled(func):
+    """``func`` compiled, and cached on disk as the loops are (``lossmath._jit._cache``)."""
+    return _cache.attach(numba.njit(nogil=True, error_model="numpy")(func), func.__qualname__)
+
+
+@_compiled
 def count_invalid(y, z, w, low, high, low_inclusive, high_inclusive, binary):
     """Samples failing the checks of :meth:`Loss._validate` for ``y ∈ interval``.
 
@@ -42,7 +49,7 @@ def count_invalid(y, z, w, low, high, low_inclusive, high_inclusive, binary):
     return bad
 
 
-@numba.njit(nogil=True, error_model="numpy")
+@_compiled
 def count_invalid_labels(y, z, w):
     """Rows failing the checks of the softmax's validation for class labels ``y``.
 

@@ -21,7 +21,6 @@ error-free transformations and :mod:`lossmath._jit._exp` depend on not happening
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
 import threading
@@ -31,7 +30,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from lossmath._jit import _namespace
+from lossmath._jit import _cache, _namespace
 from lossmath._jit._stream import store_fence, stream_copy
 
 __all__ = ["OPTIONS", "compiled_function", "compiled_loop", "kernel_params", "output_slots"]
@@ -91,7 +90,7 @@ def kernel_params(loss: Any) -> tuple:
         with _lock:
             if cls not in _param_types:
                 names = [f.name for f in dataclasses.fields(cls)]
-                _param_types[cls] = collections.namedtuple(f"{cls.__name__}Params", names)
+                _param_types[cls] = _cache.params_class(cls, names)
             params = _param_types[cls]
     return params._make([getattr(loss, f) for f in params._fields])
 
@@ -244,7 +243,9 @@ def compiled_loop(loss: Any, mode: tuple, labels: bool = False, store: str = "pl
     chunk of scratch, :func:`_chunked_kernel_loop`).
     """
     kernel_func = type(loss)._kernel
-    key = (kernel_func, mode, labels, store)
+    # The class too, not only its kernel: a loop cached on disk belongs to one class
+    # (its index names the class's hyper-parameter tuple; ``_jit._cache``).
+    key = (type(loss), kernel_func, mode, labels, store)
     loop = _loops.get(key)  # without the lock once compiled: small inputs' hot path
     if loop is not None:
         return loop
@@ -272,5 +273,6 @@ def compiled_loop(loss: Any, mode: tuple, labels: bool = False, store: str = "pl
                     loop = _softmax.kernel_loop(*mode[1:], labels=labels)
                 else:
                     loop = _softmax.hvp_loop(labels)
-            _loops[key] = numba.njit(**OPTIONS)(loop)
+            identity = (*mode, "labels" if labels else "", store)
+            _loops[key] = _cache.cached(numba.njit(**OPTIONS)(loop), type(loss), identity)
         return _loops[key]

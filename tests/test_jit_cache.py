@@ -1,0 +1,133 @@
+"""The compiled loops' disk cache (``lossmath._jit._cache``).
+
+A loop compiled in one process is loaded, not compiled, by the next, and
+computes the same bits; anything that could change what a loop computes (the
+sources, the loss, its outputs) changes the key; a broken cache is a miss, never
+an error; a user's own loss is not cached.
+"""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from lossmath._jit import _cache, _compile
+from lossmath.losses import Logistic, get_loss
+
+#: Run in a fresh interpreter: every compiled loop the calls below use, its cache
+#: statistics, and the results (to compare across processes).
+_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from lossmath.losses import get_loss
+    from lossmath._jit import _compile
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    results = []
+    for name, kwargs in [("logistic", {}), ("tweedie", {"power": 1.3}),
+                         ("multinomial", {"class_weight": [1.0, 2.0, 0.5]})]:
+        loss = get_loss(name, **kwargs)
+        if name == "multinomial":
+            z = rng.normal(size=(n, 3))
+            y = rng.integers(0, 3, n)
+        else:
+            z = rng.normal(size=n)
+            y = (rng.random(n) < 0.5) * 1.0
+        results += loss.value_gradient_hessian(y, z, check_input=False)
+        results.append(loss.gradient(y, z.astype(np.float32)))
+    hits = sum(sum(loop.stats.cache_hits.values()) for loop in _compile._loops.values())
+    misses = sum(sum(loop.stats.cache_misses.values()) for loop in _compile._loops.values())
+    np.savez(sys.argv[1], *results)
+    print(hits, misses)
+    """
+)
+
+
+def _run(tmp_path, tag, **env):
+    out = tmp_path / f"{tag}.npz"
+    done = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, str(out)],
+        env={**_environ(), "NUMBA_CACHE_DIR": str(tmp_path / "cache"), **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    hits, misses = map(int, done.stdout.split())
+    with np.load(out) as data:
+        return hits, misses, [data[k] for k in data.files]
+
+
+def _environ():
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "LOSSMATH_JIT_CACHE"}
+
+
+def test_a_loop_compiled_once_is_loaded_by_the_next_process(tmp_path):
+    hits, misses, first = _run(tmp_path, "first")
+    assert (hits, misses) == (0, 6)  # 3 losses x 2 loops (vgh in float64, gradient in float32)
+    hits, misses, second = _run(tmp_path, "second")
+    assert (hits, misses) == (6, 0)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b, strict=True)
+
+
+def test_the_cache_can_be_switched_off(tmp_path):
+    _run(tmp_path, "warm")
+    hits, _, _ = _run(tmp_path, "off", LOSSMATH_JIT_CACHE="0")
+    assert hits == 0  # warm, yet nothing loaded: the cache is not consulted
+
+
+def test_a_broken_cache_is_a_miss_not_an_error(tmp_path):
+    _, _, expected = _run(tmp_path, "warm")
+    for path in (tmp_path / "cache").rglob("*.nb*"):
+        path.write_bytes(b"not a pickle")
+    hits, _, got = _run(tmp_path, "broken")
+    assert hits == 0
+    for a, b in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(a, b, strict=True)
+
+
+def test_the_key_holds_the_sources_and_the_loop(monkeypatch):
+    """Each loop has its own index (its qualified name) and a key that changes with
+    any lossmath source file."""
+    loss = get_loss("poisson")
+    loop = _compile.compiled_loop(loss, ("kernel", True, False, False), store="strided")
+    assert "Poisson" in loop.py_func.__qualname__
+    assert isinstance(loop._cache, _cache.LoopCache)
+    key = loop._cache._lossmath_key
+    assert key.startswith(_cache.source_hash())
+    assert "strided" in key
+    other = _compile.compiled_loop(loss, ("kernel", True, True, False), store="strided")
+    assert other._cache._lossmath_key != key
+    assert other.py_func.__qualname__ != loop.py_func.__qualname__
+
+
+@dataclass(frozen=True)
+class _MyLogistic(Logistic):
+    """A user's subclass: its kernel may call code the source hash does not cover."""
+
+
+def test_losses_outside_lossmath_are_not_cached():
+    loss = _MyLogistic()
+    loop = _compile.compiled_loop(loss, ("kernel", False, True, False))
+    assert not isinstance(loop._cache, _cache.LoopCache)
+    y, z = np.zeros(9000), np.linspace(-5, 5, 9000)
+    np.testing.assert_array_equal(loss.gradient(y, z), Logistic().gradient(y, z))
+
+
+@pytest.mark.parametrize("name", ["logistic", "huber", "multinomial", "focal"])
+def test_hyper_parameter_tuples_pickle_by_reference(name):
+    """A cached signature names the tuple's class; it must read back as this one."""
+    params = _compile.kernel_params(get_loss(name))
+    assert type(params).__module__ == _cache.__name__
+    assert pickle.loads(pickle.dumps(type(params))) is type(params)
+    assert pickle.loads(pickle.dumps(params)) == params
