@@ -59,10 +59,10 @@ MIN_ELEMENTS = 65536
 #: From this many elements on a NumPy input is evaluated by the compiled loop
 #: (``lossmath._jit``; in one block, in the calling thread, below
 #: ``JIT_BLOCK_ELEMENTS``). The loop is 2-10x faster than the NumPy expressions
-#: at every size (``docs/performance.md``), but its first call in a process
-#: compiles it (0.2-2.5 s): below one NumPy block, where the NumPy expressions
-#: take tens of microseconds, a fit or a script on small data would wait
-#: longer for the compiler than the loop could ever save it.
+#: at every size (``docs/performance.md``), but its first call on a machine
+#: compiles it (0.1-2.3 s; then it is cached on disk): below one NumPy block,
+#: where the NumPy expressions take tens of microseconds, a first fit on small
+#: data would wait longer for the compiler than the loop could save it.
 JIT_MIN_ELEMENTS = BLOCK_ELEMENTS
 
 _lock = threading.Lock()

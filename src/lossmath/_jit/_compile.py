@@ -243,9 +243,9 @@ def compiled_loop(loss: Any, mode: tuple, labels: bool = False, store: str = "pl
     chunk of scratch, :func:`_chunked_kernel_loop`).
     """
     kernel_func = type(loss)._kernel
-    # The class too, not only its kernel: a loop cached on disk belongs to one class
-    # (its index names the class's hyper-parameter tuple; ``_jit._cache``).
-    key = (type(loss), kernel_func, mode, labels, store)
+    # Keyed by the class, not its kernel (which a subclass shares): a loop cached on
+    # disk belongs to one class, whose hyper-parameter tuple its index names.
+    key = (type(loss), mode, labels, store)
     loop = _loops.get(key)  # without the lock once compiled: small inputs' hot path
     if loop is not None:
         return loop

@@ -334,29 +334,30 @@ class Loss(ABC):
         """:meth:`_evaluate` by the compiled kernel loop, block by block, on threads.
 
         Where the loop can read the arrays as they are (float scores and weights,
-        real targets, the shapes of the contract; for the softmax, labels and
-        C-contiguous rows) no block is converted: a scalar loss's checks run
-        compiled (``_jit._check``; none with ``check_input=False``). Otherwise the
-        first block is validated (and float32 upcast) as the plain path does, which
-        raises the plain path's errors for malformed input. Then one compiled pass
-        computes, weights and stores every output, with streaming stores where the
-        outputs outgrow the cache (``_jit._stream``), chunk by chunk into strided
-        outputs. A small input is one block, evaluated in the calling thread with
-        a few microseconds of Python around the loop.
+        real targets or class labels, the contract's shapes; for the softmax,
+        C-contiguous rows) no block is converted: the checks run as one compiled
+        pass per block (``_jit._check``; none with ``check_input=False``).
+        Otherwise each block is validated (and float32 upcast) as the plain path
+        does, which raises the plain path's errors for malformed input. Then one
+        compiled pass computes, weights and stores every output, with streaming
+        stores where the outputs outgrow the cache (``_jit._stream``), chunk by
+        chunk into strided outputs. An input of one block is evaluated in the
+        calling thread with a few microseconds of Python around the loop.
         """
         from lossmath._jit import _check, _compile, _stream
 
         y, z, w, v = arrays
         n = z.shape[0]
         multi = self.n_outputs != 1
-        bufs = self._out_buffers(out, len(names), names)
+        bufs = list(self._out_buffers(out, len(names), names))
         for k, name in enumerate(names):
             # Per-sample values are (n,); everything else has the shape of z.
             shape = (n,) if name == "value" else z.shape
             if bufs[k] is None:
-                bufs = (*bufs[:k], np.empty(shape, z.dtype), *bufs[k + 1 :])
+                bufs[k] = np.empty(shape, z.dtype)
             else:
                 check_out(self.name, f"out ({name})", bufs[k], shape, z.dtype)
+        bufs = tuple(bufs)
         # The buffer each of the loop's three output slots writes to.
         outs = [None if k is None else bufs[k] for k in _compile.output_slots(mode)]
         params = _compile.kernel_params(self)
@@ -383,7 +384,7 @@ class Loss(ABC):
         raw = raw and (w is None or w.shape == y.shape) and (v is None or v.shape == z.shape)
         limits = self.y_interval.limits
 
-        def block(i, yb, zb, wb, vb, outs):
+        def block(yb, zb, wb, vb, outs):
             if not raw:
                 _, yb, zb, wb, _ = self._validate(yb, zb, wb, check_input, xp, labels)
                 vb = None if vb is None else self._validate_vector(xp, vb, zb)
@@ -402,13 +403,13 @@ class Loss(ABC):
 
         rows = _parallel.block_rows(z, _parallel.JIT_BLOCK_ELEMENTS)
         if n <= rows:  # one block, in this thread: no slicing
-            block(0, y, z, w, v, outs)
+            block(y, z, w, v, outs)
         else:
 
             def work(i):
                 sl = slice(i * rows, (i + 1) * rows)
                 views = [None if a is None else a[sl] for a in (y, z, w, v, *outs)]
-                block(i, *views[:4], views[4:])
+                block(*views[:4], views[4:])
 
             work(0)
             _parallel.run_blocks(lambda i: work(i + 1), -(-n // rows) - 1, n_threads)
