@@ -8,12 +8,14 @@ an error; a user's own loss is not cached.
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pytest
 
@@ -66,8 +68,6 @@ def _run(tmp_path, tag, **env):
 
 
 def _environ():
-    import os
-
     return {k: v for k, v in os.environ.items() if k != "LOSSMATH_JIT_CACHE"}
 
 
@@ -98,7 +98,7 @@ def test_a_broken_cache_is_a_miss_not_an_error(tmp_path):
 
 def test_the_key_holds_the_sources_and_the_loop(monkeypatch):
     """Each loop has its own index (its qualified name) and a key that changes with
-    any lossmath source file."""
+    what it computes and with the lossmath sources."""
     loss = get_loss("poisson")
     loop = _compile.compiled_loop(loss, ("kernel", True, False, False), store="strided")
     assert "Poisson" in loop.py_func.__qualname__
@@ -109,6 +109,11 @@ def test_the_key_holds_the_sources_and_the_loop(monkeypatch):
     other = _compile.compiled_loop(loss, ("kernel", True, True, False), store="strided")
     assert other._cache._lossmath_key != key
     assert other.py_func.__qualname__ != loop.py_func.__qualname__
+    # The same loop after an edit of any source file: another key.
+    monkeypatch.setattr(_cache, "source_hash", lambda: "0" * 64)
+    edited = _cache.attach(numba.njit(loop.py_func), "edited")
+    assert edited._cache._lossmath_key.startswith("0" * 64)
+    assert edited._cache._lossmath_key.split()[0] != key.split()[0]
 
 
 @dataclass(frozen=True)

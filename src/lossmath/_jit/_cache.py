@@ -1,7 +1,7 @@
 """The compiled loops, cached on disk: compiled once per machine, not once per process.
 
 Why: a loop's first call in a process compiles it — 0.1-0.6 s for a scalar loss's
-method, 1.3-2.1 s for the softmax's — and a script, a command-line fit or a
+method, 1.3-2.3 s for the softmax's — and a script, a command-line fit or a
 restarted notebook paid that again every time. numba caches compiled functions
 on disk (``cache=True``), but not these: it keys a function's cache on its
 bytecode and the pickled contents of its closure, and the loops are closures
