@@ -13,12 +13,15 @@ so it agrees with the plain path to a few ulps. No timings here: see
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 
 from conftest import CASES, MULTI_CASES, SCALAR_CASES, case_id, small_batch
 from lossmath import _jit, _parallel
-from lossmath._jit import _compile, _stream
+from lossmath._jit import _check, _compile, _stream
 from lossmath.checking import ULP_TOLERANCE, sample_points, ulp_errors
 from lossmath.losses import get_loss
 
@@ -26,6 +29,8 @@ FUSED = ["value", "gradient", "hessian_diagonal", "value_gradient", "gradient_he
 FUSED += ["value_gradient_hessian", "fisher_diagonal"]
 #: More than ``MIN_ELEMENTS`` rows, and not a multiple of any block size.
 N_LARGE = _parallel.MIN_ELEMENTS + 4099
+#: From ``JIT_MIN_ELEMENTS`` to one compiled block: not a multiple of anything.
+N_MID = _parallel.JIT_MIN_ELEMENTS + 1237
 
 
 @pytest.fixture(params=["compiled", "numpy"])
@@ -165,10 +170,12 @@ def test_chunked_out_buffers(name, engine):
         loss.gradient_hessian(y, z, out=(np.empty(3), None))
 
 
-def test_out_buffer_aliasing_the_input(monkeypatch, engine):
+@pytest.mark.parametrize("n", [N_MID, N_LARGE])
+def test_out_buffer_aliasing_the_input(n, engine):
+    """Computed into new buffers, then copied: the values of the call without ``out``."""
     loss = get_loss("logistic")
-    y, z, _ = large_batch(loss)
-    expected = _plain(monkeypatch, lambda: loss.gradient(y, z))
+    y, z, _ = small_batch(loss, n=n, seed=11)
+    expected = loss.gradient(y, z)
     assert loss.gradient(y, z, out=z) is z
     _assert_identical(z, expected)
 
@@ -224,23 +231,36 @@ def test_shape_mismatch_takes_the_plain_path_and_raises():
         loss.gradient_hessian(np.zeros(N_LARGE - 1), np.zeros(N_LARGE))
 
 
-def test_small_and_non_numpy_inputs_stay_plain(monkeypatch):
-    """Below ``JIT_MIN_ELEMENTS`` nothing compiles (a small fit never waits for the
-    compiler); lists and other array types take the plain path at any size."""
+def test_without_numba_small_inputs_stay_plain(monkeypatch):
+    """``LOSSMATH_JIT=0``: nothing compiles, and below ``MIN_ELEMENTS`` the NumPy
+    expressions run in the calling thread (lists too)."""
 
     def fail(*args, **kwargs):
         raise AssertionError("run_blocks or a compiled loop called")
 
+    monkeypatch.setattr(_jit, "available", lambda: False)  # as LOSSMATH_JIT=0 makes it
     monkeypatch.setattr(_parallel, "run_blocks", fail)
     monkeypatch.setattr(_compile, "compiled_loop", fail)
+    monkeypatch.setattr(_check, "count_invalid", fail)
     loss = get_loss("logistic")
-    n = _parallel.JIT_MIN_ELEMENTS - 1
+    n = _parallel.MIN_ELEMENTS - 1
     loss.gradient_hessian(np.zeros(n), np.zeros(n), n_threads=2)
-    loss.gradient_hessian([0.0] * N_LARGE, [0.0] * N_LARGE, n_threads=2)
+    loss.gradient_hessian([0.0] * 100, [0.0] * 100, n_threads=2)
 
 
-#: From ``JIT_MIN_ELEMENTS`` to one compiled block: not a multiple of anything.
-N_MID = _parallel.JIT_MIN_ELEMENTS + 1237
+def test_every_numpy_input_takes_the_compiled_loop(monkeypatch):
+    """From one score on (``JIT_MIN_ELEMENTS``), lists included: a call on a few
+    hundred rows is a few microseconds, not the NumPy expressions' tens."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the NumPy kernel ran")
+
+    loss = get_loss("logistic")
+    monkeypatch.setattr(type(loss), "_block", fail)
+    for n in (1, 2, 100):
+        y, z, w = small_batch(loss, n=n)
+        loss.gradient_hessian(y, z, w)
+        loss.value_gradient(list(y), list(z))
 
 
 @pytest.mark.parametrize("loss", CASES, ids=case_id)
@@ -280,6 +300,75 @@ def test_mid_sized_inputs_take_the_compiled_loop_in_this_thread(loss, monkeypatc
     got = loss.gradient_hessian(y, z.astype(np.float32), check_input=False)
     _assert_matches_plain("compiled", loss, got, plain["f32"])
     assert calls == []
+
+
+@pytest.mark.parametrize("loss", CASES, ids=case_id)
+def test_one_block_route_gives_the_bits_of_the_general_one(loss, monkeypatch):
+    """A mid-sized input's call takes a short route to the compiled loop
+    (``Loss._evaluate_one_block``), past the decisions of the general one: the same
+    loop, so the same bits — every method, weights, ``H v``, float32, ``out=``
+    buffers (written in place) and the default checks."""
+    n = N_MID // (loss.n_outputs or 1) + 1
+    y, z, w = small_batch(loss, n=n, seed=5)
+    v = np.random.default_rng(1).normal(size=z.shape)
+    calls = [(method, (y, z, w)) for method in FUSED]
+    calls += [("hessian_vector_product", (y, z, v, w)), ("gradient_hessian", (y, z[::-1].copy()))]
+    calls += [("value_gradient", (y, z.astype(np.float32), w.astype(np.float32)))]
+
+    def run():
+        results = [getattr(loss, method)(*args) for method, args in calls]
+        results += [getattr(loss, method)(*args, check_input=False) for method, args in calls]
+        bufs = tuple(np.full_like(r, np.nan) for r in results[4])  # gradient_hessian
+        assert loss.gradient_hessian(y, z, w, out=bufs) == bufs
+        return [*results, bufs]
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the general route ran")
+
+    with monkeypatch.context() as m:
+        m.setattr(type(loss), "_evaluate_compiled", fail)
+        short = run()
+    with monkeypatch.context() as m:
+        m.setattr(type(loss), "_evaluate_one_block", lambda *args: None)
+        general = run()
+    for a, b in zip(short, general, strict=True):
+        _assert_identical(a, b)
+
+
+def test_a_loss_pickles_without_what_this_process_made_of_it():
+    """The compiled loops' arguments, kept on the loss after its first call, are not
+    pickled or copied: the hyper-parameters are (a tuple class made at run time
+    would not unpickle in another process)."""
+    loss = get_loss("tweedie", power=1.5)
+    y, z, w = small_batch(loss, n=50)
+    expected = loss.gradient_hessian(y, z, w)
+    assert "_jit_arguments_" in vars(loss)
+    for other in (pickle.loads(pickle.dumps(loss)), copy.deepcopy(loss), copy.copy(loss)):
+        assert other == loss
+        assert vars(other) == {"power": 1.5}
+        _assert_identical(other.gradient_hessian(y, z, w), expected)
+
+
+@pytest.mark.parametrize("n", [N_MID, N_LARGE])
+def test_unusual_arrays_take_the_general_route(n, monkeypatch):
+    """What the short route does not take — an ``out`` overlapping an input, a
+    strided ``out`` or input, other dtypes (boolean targets, integer scores),
+    lists — the general route computes, with the same values."""
+    loss = get_loss("logistic")
+    y, z, w = small_batch(loss, n=n, seed=6)
+    expected = loss.gradient_hessian(y, z, w)
+    pair = np.empty((n, 2))
+    got = loss.gradient_hessian(y, z, w, out=(pair[:, 0], pair[:, 1]))
+    _assert_identical(got, expected)
+    wide = np.repeat(z[:, None], 2, axis=1)
+    _assert_identical(loss.gradient_hessian(y, wide[:, 0], w), expected)
+    _assert_identical(loss.gradient_hessian(y.astype(bool), z, w), expected)
+    _assert_identical(loss.gradient_hessian(list(y), z, list(w)), expected)
+    scores = np.round(z).astype(np.int64)
+    _assert_identical(loss.gradient(y, scores), loss.gradient(y, scores.astype(np.float64)))
+    zc = z.copy()
+    assert loss.gradient(y, zc, w, out=zc) is zc
+    _assert_identical(zc, expected[0])
 
 
 @pytest.mark.parametrize(
@@ -327,7 +416,8 @@ def test_mid_sized_bad_input_raises_the_plain_message(name, arg, bad, match):
 @pytest.mark.parametrize("loss", MULTI_CASES, ids=case_id)
 def test_multinomial_probability_rows_and_memory_layouts(loss, engine, monkeypatch):
     """Soft targets, Fortran-ordered inputs (copied per block for the row loop) and
-    a Fortran-ordered ``out`` (which the row loop cannot write: NumPy blocks)."""
+    a Fortran-ordered ``out`` (which the row loop cannot write: the results are
+    made in a new array and copied, the values of the call without ``out``)."""
     y, z, w = large_batch(loss)
     rows = np.random.default_rng(5).dirichlet(np.ones(z.shape[1]), size=z.shape[0])
     v = np.random.default_rng(6).normal(size=z.shape)
@@ -338,7 +428,7 @@ def test_multinomial_probability_rows_and_memory_layouts(loss, engine, monkeypat
     _assert_matches_plain(engine, loss, loss.hessian_vector_product(rows, zf, vf, w), plain)
     out = np.empty(z.shape, order="F")
     assert loss.gradient(y, z, w, out=out) is out
-    _assert_identical(out, _plain(monkeypatch, lambda: loss.gradient(y, z, w)))
+    _assert_identical(out, loss.gradient(y, z, w))
 
 
 def test_non_class_labels_unchecked_give_zero_targets_as_the_plain_path(monkeypatch, engine):

@@ -58,12 +58,13 @@ MIN_ELEMENTS = 65536
 
 #: From this many elements on a NumPy input is evaluated by the compiled loop
 #: (``lossmath._jit``; in one block, in the calling thread, below
-#: ``JIT_BLOCK_ELEMENTS``). The loop is 2-10x faster than the NumPy expressions
-#: at every size (``docs/performance.md``), but its first call on a machine
-#: compiles it (0.1-2.3 s; then it is cached on disk): below one NumPy block,
-#: where the NumPy expressions take tens of microseconds, a first fit on small
-#: data would wait longer for the compiler than the loop could save it.
-JIT_MIN_ELEMENTS = BLOCK_ELEMENTS
+#: ``JIT_BLOCK_ELEMENTS``): every size. The loop is 2-10x faster than the NumPy
+#: expressions at every size (``docs/performance.md``; a call on 1,000 scores
+#: takes a few microseconds against their 15-35). Its first call on a machine
+#: compiles it (0.1-2.3 s), and the result is cached on disk
+#: (``lossmath._jit._cache``): the next process loads it in milliseconds. The
+#: tests set it to ``inf`` to reach the NumPy expressions.
+JIT_MIN_ELEMENTS = 1
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None

@@ -295,17 +295,21 @@ class Multinomial(Loss):
         return v, g, h
 
     def hessian(self, y, z, sample_weight=None, *, check_input=True):
-        """Full Hessians ``sᵢ ā (diag(p) − p pᵀ)``, shape ``(n, K, K)``."""
-        xp, a, z, w, dtype = self._validate(y, z, sample_weight, check_input)
+        """Full Hessians ``sᵢ ā (diag(p) − p pᵀ)``, shape ``(n, K, K)``.
+
+        The diagonal is :meth:`hessian_diagonal`'s, by the route it takes (the
+        compiled loop on a NumPy input), so that the two agree bit for bit.
+        """
+        diag = self.hessian_diagonal(y, z, sample_weight, check_input=check_input)
+        xp, a, z, w, dtype = self._validate(y, z, sample_weight, False)
         with numpy_errstate():
-            diag = self._kernel(xp, a, z, False, False, True)[2]
             _, e, _, _, s, _ = _softmax_parts(xp, z)
             p = e / s[:, None]
             abar = xp.sum(a, axis=1)
             full = -(abar[:, None, None] * p[:, :, None]) * p[:, None, :]
-            eye = xp.eye(z.shape[1], dtype=xp.bool)
-            full = xp.where(eye, diag[:, :, None], full)
-        return self._apply_weight(xp, w, full, dtype)
+        full = self._apply_weight(xp, w, full, dtype)
+        eye = xp.eye(z.shape[1], dtype=xp.bool)
+        return xp.where(eye, diag[:, :, None], full)
 
     def _hvp(self, xp, a, z, v):
         """``ā (p ⊙ v − p (pᵀ v))`` per sample, shape ``(n, K)``.
