@@ -407,7 +407,7 @@ COLUMNS = ["sklearn", "torch", "jax", "torch autograd", "jax autodiff", "numpy n
 # ------------------------------------------------------------------ small inputs
 #: Sizes of the per-call table: where a solver or a boosting round on a small or
 #: mid-sized data set spends its time in Python around the kernels.
-SMALL_SIZES = (1_000, 10_000, 50_000)
+SMALL_SIZES = (100, 1_000, 10_000, 50_000)
 SMALL_CASES = ("logistic", "squared_error", "poisson", "multinomial")
 SMALL_COLUMNS = ["sklearn", "torch", "jax", "numpy naive"]
 
@@ -432,14 +432,14 @@ def bench_small(name, n, repeat, peers, budget=2_000_000):
     Small inputs are evaluated in the calling thread by every library (scikit-learn
     with ``n_threads=1``, its default); PyTorch and JAX are left to their own
     thread pools, which they do not use at these sizes. Each timing is of
-    ``budget / n`` calls (at least 10).
+    ``budget / n`` calls (at least 10, at most 5,000).
     """
     y, z = make_case(name, n // 10 if name == "multinomial" else n, np.float64)
     multi = z.ndim == 2
     y_rows = np.eye(z.shape[1], dtype=z.dtype)[y.astype(int)] if multi else y
     v_out = np.empty(z.shape[0], z.dtype)
     g_out, h_out = np.empty_like(z), np.empty_like(z)
-    calls = max(10, budget // n)
+    calls = max(10, min(budget // n, 5_000))
     results = {}
     for method in ("gradient_hessian", "value_gradient"):
         fns = closed_form_contenders(name, method, y, z, y_rows, (v_out, g_out, h_out), peers, 1)
