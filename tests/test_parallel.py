@@ -225,10 +225,16 @@ def test_chunked_errors_name_the_whole_array(name, arg, index, bad, match, engin
     loss.gradient_hessian(y, z, w, n_threads=2)  # and nothing else was wrong
 
 
-def test_shape_mismatch_takes_the_plain_path_and_raises():
+@pytest.mark.parametrize("n", [3, N_MID, N_LARGE])
+def test_shape_mismatch_takes_the_plain_path_and_raises(n):
     loss = get_loss("logistic")
     with pytest.raises(ValueError, match="y must have the shape of z"):
-        loss.gradient_hessian(np.zeros(N_LARGE - 1), np.zeros(N_LARGE))
+        loss.gradient_hessian(np.zeros(n - 1), np.zeros(n))
+    loss = get_loss("multinomial")
+    with pytest.raises(ValueError, match=r"y must be labels of shape \(\d+,\)"):
+        loss.gradient_hessian(np.zeros(n + 1), np.zeros((n, 3)))
+    with pytest.raises(ValueError, match="sample_weight must have shape"):
+        loss.gradient_hessian(np.zeros(n), np.zeros((n, 3)), np.ones(n - 1))
 
 
 def test_without_numba_small_inputs_stay_plain(monkeypatch):

@@ -385,6 +385,28 @@ class Loss(ABC):
             object.__setattr__(self, "_jit_arguments_", arguments)
         return arguments
 
+    def _read_as_they_are(self, y: Any, z: Any, w: Any, v: Any) -> bool:
+        """Whether the compiled loop reads these NumPy arrays as they are.
+
+        Float scores, weights and ``v``, real targets (class labels for the softmax,
+        whose row loop also needs C-contiguous rows), in the contract's shapes: they
+        skip the NumPy validation, and their values are checked by one compiled pass
+        (``_jit._check``). Anything else is validated as the plain path does, which
+        raises its messages. The softmax's probability rows (which the validation
+        smooths and weights) are never read as they are.
+        """
+        # dtype.char: "f" float32, "d" float64; kind "iu": integers.
+        raw = (y.dtype.char in "fd" or y.dtype.kind in "iu") and z.dtype.char in "fd"
+        raw = raw and (w is None or w.dtype.char in "fd") and (v is None or v.dtype.char in "fd")
+        if self.n_outputs != 1:
+            classes = self.n_outputs
+            raw = raw and y.ndim == 1 and z.ndim == 2 and z.shape[1] >= 2
+            raw = raw and classes in (None, z.shape[1])
+            raw = raw and z.flags.c_contiguous and (v is None or v.flags.c_contiguous)
+        else:
+            raw = raw and z.ndim == 1 and y.shape == z.shape
+        return raw and (w is None or w.shape == y.shape) and (v is None or v.shape == z.shape)
+
     def _evaluate_one_block(self, compute, names, y, z, w, check_input, out, v):
         """:meth:`_evaluate` of an input of one compiled block, with the least Python
         around the loop: a solver's or a boosting round's call on thousands of rows
@@ -393,17 +415,23 @@ class Loss(ABC):
         loop took 4.1; now 9.0).
 
         Only the usual case is taken — C-contiguous NumPy arrays the loop reads as
-        they are (float scores, weights and ``v``; real targets, or class labels for
-        the softmax), ``out`` buffers of the result's shape and dtype that overlap
-        no input — with the same checks as :meth:`_evaluate_compiled`'s. Anything
-        else returns ``None``: the general route then runs, and raises the errors
-        of malformed input.
+        they are (:meth:`_read_as_they_are`), ``out`` buffers of the result's shape
+        and dtype that overlap no input — with the same checks as
+        :meth:`_evaluate_compiled`'s. Anything else returns ``None``: the general
+        route then runs, and raises the errors of malformed input.
         """
-        # dtype.char: "f" float32, "d" float64; kind "iu": integers.
-        if z.dtype.char not in "fd" or type(y) is not np.ndarray or not _jit.available():
+        if type(y) is not np.ndarray or not _jit.available():
             return None
-        if not (y.dtype.char in "fd" or y.dtype.kind in "iu"):
+        for a in (w, v):
+            if a is not None and (type(a) is not np.ndarray or not a.flags.c_contiguous):
+                return None
+        if not (y.flags.c_contiguous and z.flags.c_contiguous):
             return None
+        if not self._read_as_they_are(y, z, w, v) or y.shape[0] != z.shape[0]:
+            return None
+        n = z.shape[0]
+        if z.size > _parallel.JIT_BLOCK_ELEMENTS and n > 1:
+            return None  # several blocks (the general route shares them out)
         mode = getattr(compute, "jit_mode", None)
         plan = _one_block_plans.get((type(self), mode), False)
         if plan is False:
@@ -412,26 +440,7 @@ class Loss(ABC):
             return None
         loop, slots, count_invalid = plan
         params, limits = self._jit_arguments()
-        n = z.shape[0]
         multi = self.n_outputs != 1
-        if multi:
-            k = self.n_outputs
-            if z.ndim != 2 or z.shape[1] < 2 or k not in (None, z.shape[1]) or y.shape != (n,):
-                return None
-        elif z.ndim != 1 or y.shape != z.shape:
-            return None
-        if z.size > _parallel.JIT_BLOCK_ELEMENTS and n > 1:
-            return None  # several blocks (the general route shares them out)
-        if not (y.flags.c_contiguous and z.flags.c_contiguous):
-            return None
-        for a, shape in ((w, (n,)), (v, z.shape)):
-            if a is not None and (
-                type(a) is not np.ndarray
-                or a.shape != shape
-                or a.dtype.char not in "fd"
-                or not a.flags.c_contiguous
-            ):
-                return None
         given = (None,) * len(names) if out is None else self._out_buffers(out, len(names), names)
         bufs = []
         for name, b in zip(names, given, strict=True):
@@ -522,22 +531,7 @@ class Loss(ABC):
             loop = _compile.compiled_loop(self, mode, labels, store="strided")
         elif not multi and _stream.worthwhile(bufs):
             loop = _compile.compiled_loop(self, mode, labels, store="stream")
-        # Arrays the loop reads as they are skip the NumPy validation once their
-        # shapes are the contract's (else each block's validation raises its
-        # message); their values are checked by one compiled pass per block. The
-        # softmax's probability rows (which the validation smooths and weights)
-        # keep the NumPy validation.
-        # dtype.char: "f" float32, "d" float64; kind "iu": integers.
-        raw = (y.dtype.char in "fd" or y.dtype.kind in "iu") and z.dtype.char in "fd"
-        raw = raw and (w is None or w.dtype.char in "fd") and (v is None or v.dtype.char in "fd")
-        if multi:  # class labels, and rows the row loop reads as flat runs
-            classes = self.n_outputs
-            raw = raw and labels and z.ndim == 2 and z.shape[1] >= 2
-            raw = raw and classes in (None, z.shape[1])
-            raw = raw and z.flags.c_contiguous and (v is None or v.flags.c_contiguous)
-        else:
-            raw = raw and z.ndim == 1 and y.shape == z.shape
-        raw = raw and (w is None or w.shape == y.shape) and (v is None or v.shape == z.shape)
+        raw = self._read_as_they_are(y, z, w, v)
         limits = self.y_interval.limits
 
         def block(yb, zb, wb, vb, outs):
