@@ -39,9 +39,10 @@ CHUNK_SCORES = 1280
 
 
 @numba.njit(inline="always", **OPTIONS)
-def _chunk_rows(k):
-    """Rows per chunk for ``K = k`` classes."""
-    return max(1, CHUNK_SCORES // k)
+def _chunk_rows(n, k):
+    """Rows per chunk for ``K = k`` classes: no more than the ``n`` rows there are
+    (the scratch arrays of a few rows cost less to allocate and fill)."""
+    return max(1, min(CHUNK_SCORES // k, n))
 
 
 # The row helpers take a whole chunk of rows per call: one call a chunk, not a row.
@@ -187,7 +188,7 @@ def kernel_loop(value: bool, gradient: bool, hessian: bool, labels: bool):
 
     def loop(params, a, z, w, v, out_value, out_gradient, out_hessian):
         n, k = z.shape
-        rows = _chunk_rows(k)
+        rows = _chunk_rows(n, k)
         size = rows * k
         # Separate arrays, not rows of one: the compiler must see they cannot overlap.
         m, e, others, ta, sw = (
@@ -272,7 +273,7 @@ def hvp_loop(labels: bool):
 
     def loop(params, a, z, w, v, out, unused_1, unused_2):
         n, k = z.shape
-        rows = _chunk_rows(k)
+        rows = _chunk_rows(n, k)
         size = rows * k
         m, e, others, ta, sw = (
             np.empty(size),
