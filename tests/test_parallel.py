@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import copy
 import pickle
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import scipy.special
 
 from conftest import CASES, MULTI_CASES, SCALAR_CASES, case_id, small_batch
 from lossmath import _jit, _parallel
 from lossmath._jit import _check, _compile, _stream
 from lossmath.checking import ULP_TOLERANCE, sample_points, ulp_errors
-from lossmath.losses import get_loss
+from lossmath.links import Identity
+from lossmath.losses import ScalarLoss, get_loss
 
 FUSED = ["value", "gradient", "hessian_diagonal", "value_gradient", "gradient_hessian"]
 FUSED += ["value_gradient_hessian", "fisher_diagonal"]
@@ -339,6 +343,45 @@ def test_one_block_route_gives_the_bits_of_the_general_one(loss, monkeypatch):
         general = run()
     for a, b in zip(short, general, strict=True):
         _assert_identical(a, b)
+
+
+def test_a_kernel_numba_cannot_compile_runs_as_numpy_expressions(monkeypatch):
+    """A user's loss whose kernel calls what numba does not support (here SciPy's
+    ``log_expit``) warns once and runs that method as NumPy expressions, at every
+    size; its other methods still compile."""
+
+    @dataclass(frozen=True)
+    class LogExpit(ScalarLoss):
+        name = "log_expit"
+        _link = Identity()
+        _convex = True
+        _smooth = True
+        _hessian_bound = 1.0
+
+        def _kernel(self, xp, y, z, value, gradient, hessian):
+            r = z - y
+            v = -scipy.special.log_expit(-r) if value else None
+            return v, (r if gradient else None), (xp.ones_like(r) if hessian else None)
+
+        def baseline(self, y, sample_weight=None):
+            return 0.0
+
+    loss = LogExpit()
+    y, z, w = small_batch(get_loss("squared_error"), n=N_LARGE, seed=8)
+    with pytest.warns(_jit.CompileWarning, match=r"log_expit: numba could not compile .*value"):
+        small = loss.value(y[:5], z[:5], w[:5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once is enough
+        big = loss.value(y, z, w, n_threads=2)
+        _assert_identical(small, big[:5])
+        _assert_identical(big, _plain(monkeypatch, lambda: loss.value(y, z, w)))
+        spy = []
+        real = type(loss)._evaluate_compiled
+        monkeypatch.setattr(type(loss), "_evaluate_compiled", lambda *a: spy.append(1) or real(*a))
+        g, h = loss.gradient_hessian(y, z, w, n_threads=2)
+    assert spy, "gradient_hessian compiles"
+    _assert_identical(g, (z - y) * w)
+    _assert_identical(h, w)
 
 
 def test_a_loss_pickles_without_what_this_process_made_of_it():

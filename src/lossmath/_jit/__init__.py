@@ -10,7 +10,16 @@ from __future__ import annotations
 import functools
 import os
 
-__all__ = ["available"]
+__all__ = ["CompileWarning", "available"]
+
+
+class CompileWarning(UserWarning):
+    """numba could not compile a loss's kernel: that loss runs as NumPy expressions.
+
+    Raised (once per loss class and method) for a user's loss whose ``_kernel``
+    calls what numba does not support; the results are the same formulas, slower
+    (``docs/performance.md``).
+    """
 
 
 @functools.cache

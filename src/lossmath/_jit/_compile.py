@@ -23,17 +23,27 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 import threading
 import types
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numba
 import numpy as np
 
-from lossmath._jit import _cache, _namespace
+from lossmath._jit import CompileWarning, _cache, _namespace
 from lossmath._jit._stream import store_fence, stream_copy
 
-__all__ = ["OPTIONS", "compiled_function", "compiled_loop", "kernel_params", "output_slots"]
+__all__ = [
+    "OPTIONS",
+    "compiled_function",
+    "compiled_loop",
+    "failed_to_compile",
+    "kernel_params",
+    "output_slots",
+]
 
 OPTIONS = {"error_model": "numpy", "nogil": True}
 
@@ -44,6 +54,9 @@ _lock = threading.RLock()
 _functions: dict[Any, Any] = {}
 _loops: dict[tuple, Any] = {}
 _param_types: dict[type, type] = {}
+#: ``(loss class, mode)`` whose loop numba could not compile (a user's kernel calling
+#: what numba does not support): :func:`compiled_loop` gives ``None`` for them.
+_failed: set[tuple] = set()
 
 
 def _global_names(code: types.CodeType) -> set[str]:
@@ -226,6 +239,48 @@ def _chunked_hvp_loop(kernel: Any, store: str) -> Any:
     return loop
 
 
+def failed_to_compile(loss: Any, mode: tuple, error: BaseException) -> bool:
+    """Whether ``error`` is numba's failure to compile ``loss``'s loop for ``mode``.
+
+    If it is, the failure is remembered — :func:`compiled_loop` returns ``None`` for
+    that class and mode from then on, and the loss runs as NumPy expressions — and
+    reported once, as a :class:`~lossmath._jit.CompileWarning`. A loop is compiled
+    at its first call, before it writes anything, so nothing needs undoing.
+    """
+    if not isinstance(error, numba.core.errors.NumbaError):
+        return False
+    key = (type(loss), mode)
+    with _lock:
+        first = key not in _failed
+        _failed.add(key)
+    if first:
+        text = str(error).strip()
+        reason = text.splitlines()[0] if text else ""
+        if mode[0] == "hvp":
+            what = "H v"
+        else:
+            what = " + ".join(n for n, on in zip(_OUTPUTS, mode[1:], strict=True) if on)
+        warnings.warn(
+            f"{loss.name}: numba could not compile its kernel ({what}; "
+            f"{type(error).__name__}: {reason}); it runs as NumPy expressions instead",
+            CompileWarning,
+            stacklevel=_caller_level(),
+        )
+    return True
+
+
+_OUTPUTS = ("value", "gradient", "hessian")
+_PACKAGE = str(Path(__file__).resolve().parents[1])
+
+
+def _caller_level() -> int:
+    """``stacklevel`` of the first frame outside lossmath: the user's call."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def compiled_loop(loss: Any, mode: tuple, labels: bool = False, store: str = "plain") -> Any:
     """The compiled loop of ``loss`` for ``mode``.
 
@@ -235,7 +290,9 @@ def compiled_loop(loss: Any, mode: tuple, labels: bool = False, store: str = "pl
     compile their kernel; the softmax cross-entropy has its own row loop
     (:mod:`lossmath._jit._softmax`) around its per-class formulas, reading
     class labels as they are when ``labels``. The loop's
-    arguments are ``(params, y, z, w, v, out0, out1, out2)``, unused ones ``None``.
+    arguments are ``(params, y, z, w, v, out0, out1, out2)``, unused ones ``None``;
+    ``None`` is returned instead of a loop where numba failed to compile it
+    (:func:`failed_to_compile`).
     Weights multiply every output; ``1.0`` (exact) stands in for no weights.
     ``store`` (scalar losses): ``"plain"``, stores as the loop computes;
     ``"stream"``, streaming stores (:mod:`lossmath._jit._stream`; C-contiguous
@@ -247,7 +304,7 @@ def compiled_loop(loss: Any, mode: tuple, labels: bool = False, store: str = "pl
     # disk belongs to one class, whose hyper-parameter tuple its index names.
     key = (type(loss), mode, labels, store)
     loop = _loops.get(key)  # without the lock once compiled: small inputs' hot path
-    if loop is not None:
+    if loop is not None or (type(loss), mode) in _failed:
         return loop
     with _lock:
         if key not in _loops:

@@ -341,9 +341,13 @@ class Loss(ABC):
                 if z.size >= _parallel.JIT_MIN_ELEMENTS:
                     loop = self._compiled_loop(compute, y, z)
                 if loop is not None:
-                    return self._evaluate_compiled(
-                        xp, loop, compute.jit_mode, names, arrays, check_input, n_threads, out
-                    )
+                    try:
+                        return self._evaluate_compiled(
+                            xp, loop, compute.jit_mode, names, arrays, check_input, n_threads, out
+                        )
+                    except Exception as error:
+                        if not self._failed_to_compile(compute.jit_mode, error):
+                            raise
                 if z.size >= _parallel.MIN_ELEMENTS:
                     rows = _parallel.block_rows(z, _parallel.BLOCK_ELEMENTS)
                     return self._evaluate_blocks(
@@ -463,8 +467,24 @@ class Loss(ABC):
             # The NumPy checks name the first bad value.
             self._validate(y, z, w, check_input, None, multi)
             raise ValueError(f"{self.name}: invalid input")
-        loop(params, y, z, w, v, *[None if s is None else bufs[s] for s in slots])
+        try:
+            loop(params, y, z, w, v, *[None if s is None else bufs[s] for s in slots])
+        except Exception as error:
+            if not self._failed_to_compile(mode, error):
+                raise
+            return None
         return tuple(bufs) if len(bufs) > 1 else bufs[0]
+
+    def _failed_to_compile(self, mode: Any, error: BaseException) -> bool:
+        """Whether ``error`` is numba failing to compile this class's loop for ``mode``
+        (a user's kernel calling what numba does not support): then the class runs
+        that method as NumPy expressions from now on, with a ``CompileWarning``."""
+        from lossmath._jit import _compile
+
+        if not _compile.failed_to_compile(self, mode, error):
+            return False
+        _one_block_plans[type(self), mode] = None
+        return True
 
     def _evaluate_blocks(self, xp, compute, names, arrays, check_input, n_threads, out, rows):
         """:meth:`_evaluate` over blocks of ``rows`` rows, written straight into the outputs."""
