@@ -384,6 +384,36 @@ def test_a_kernel_numba_cannot_compile_runs_as_numpy_expressions(monkeypatch):
     _assert_identical(h, w)
 
 
+@pytest.mark.parametrize("n", [5, N_MID, N_LARGE])
+def test_a_read_only_out_buffer_is_refused(n):
+    """A ``ValueError`` naming the buffer — not numba's failure to type a store into
+    it, which would also have switched the method to NumPy expressions."""
+    loss = get_loss("logistic")
+    y, z, _ = small_batch(loss, n=n, seed=9)
+    expected = loss.gradient(y, z)
+    g = np.empty_like(z)
+    g.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"out \(gradient\) must be writable"):
+            loss.gradient(y, z, out=g)
+        _assert_identical(loss.gradient(y, z), expected)
+        y.flags.writeable = z.flags.writeable = False  # read-only inputs are fine
+        _assert_identical(loss.gradient(y, z), expected)
+
+
+@pytest.mark.parametrize("n", [5, N_MID, N_LARGE])
+@pytest.mark.parametrize("name", ["logistic", "multinomial"])
+def test_arrays_of_the_other_byte_order_give_the_same_values(name, n):
+    """numba reads native byte order only: the others are converted first."""
+    loss = get_loss(name)
+    y, z, w = small_batch(loss, n=n, seed=10)
+    expected = loss.value_gradient_hessian(y, z, w)
+    swapped = [a.astype(a.dtype.newbyteorder("S")) for a in (y, z, w)]
+    assert not any(a.dtype.isnative for a in swapped)
+    _assert_identical(loss.value_gradient_hessian(*swapped), expected)
+
+
 def test_a_loss_pickles_without_what_this_process_made_of_it():
     """The compiled loops' arguments, kept on the loss after its first call, are not
     pickled or copied: the hyper-parameters are (a tuple class made at run time

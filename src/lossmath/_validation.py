@@ -140,3 +140,6 @@ def check_out(owner: str, arg: str, out: Any, shape: tuple, dtype: Any) -> None:
             f"{owner}: {arg} must have shape {tuple(shape)} and dtype {dtype}; "
             f"got shape {tuple(out.shape)} and dtype {out.dtype}"
         )
+    flags = getattr(out, "flags", None)  # NumPy's; other array types have none
+    if flags is not None and not getattr(flags, "writeable", True):
+        raise ValueError(f"{owner}: {arg} must be writable; got a read-only array")

@@ -69,6 +69,13 @@ def _sequences_as_arrays(owner: str, y: Any, z: Any, w: Any, v: Any) -> tuple:
     )
 
 
+def _native(a: Any) -> Any:
+    """A NumPy array in native byte order (a copy only where it is not); else ``a``."""
+    if type(a) is np.ndarray and not a.dtype.isnative:
+        return a.astype(a.dtype.newbyteorder("="))
+    return a
+
+
 def _as_tuple(results: Any) -> tuple:
     """A method's results as a tuple (a single array is returned bare)."""
     return results if isinstance(results, tuple) else (results,)
@@ -319,6 +326,15 @@ class Loss(ABC):
             # As the validation converts them, once for the whole array: integer
             # scores then take the route (and give the bits) of float64 ones.
             z = z.astype(np.float64)
+        w = sample_weight
+        if type(z) is np.ndarray and not (
+            z.dtype.isnative
+            and (type(y) is not np.ndarray or y.dtype.isnative)
+            and (w is None or type(w) is not np.ndarray or w.dtype.isnative)
+            and (v is None or type(v) is not np.ndarray or v.dtype.isnative)
+        ):
+            # The compiled loops read native byte order only (numba types no other).
+            y, z, sample_weight, v = (_native(a) for a in (y, z, w, v))
         if type(z) is np.ndarray and z.size >= _parallel.JIT_MIN_ELEMENTS:
             w = sample_weight
             done = self._evaluate_one_block(compute, names, y, z, w, check_input, out, v)
@@ -452,11 +468,12 @@ class Loss(ABC):
             if b is None:
                 b = np.empty(shape, z.dtype)
             else:
+                flags = b.flags if type(b) is np.ndarray else None
                 if (
-                    type(b) is not np.ndarray
+                    flags is None
                     or b.shape != shape
                     or b.dtype != z.dtype
-                    or not b.flags.c_contiguous
+                    or not (flags.c_contiguous and flags.writeable)
                 ):
                     return None
                 for a in (y, z, w, v):
