@@ -16,7 +16,7 @@ __all__ = ["CompileWarning", "available"]
 class CompileWarning(UserWarning):
     """numba could not compile a loss's kernel: that loss runs as NumPy expressions.
 
-    Raised (once per loss class and method) for a user's loss whose ``_kernel``
+    Issued (once per loss class and method) for a user's loss whose ``_kernel``
     calls what numba does not support; the results are the same formulas, slower
     (``docs/performance.md``).
     """

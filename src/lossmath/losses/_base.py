@@ -69,6 +69,33 @@ def _sequences_as_arrays(owner: str, y: Any, z: Any, w: Any, v: Any) -> tuple:
     )
 
 
+def _numpy_inputs(owner: str, y: Any, z: Any, w: Any, v: Any) -> tuple:
+    """``(y, z, w, v)`` as the compiled loops read them: Python sequences as NumPy
+    arrays, integer scores as float64 (both as the validation converts them), and
+    native byte order (numba types no other) — so that each of these takes the
+    route, and gives the bits, of the float array it holds. Other array types (and
+    NumPy arrays already so) are returned as they are."""
+    if not (
+        type(z) is np.ndarray
+        and type(y) is np.ndarray
+        and (w is None or type(w) is np.ndarray)
+        and (v is None or type(v) is np.ndarray)
+    ):
+        y, z, w, v = _sequences_as_arrays(owner, y, z, w, v)
+        if type(z) is not np.ndarray:
+            return y, z, w, v
+    if z.dtype.kind in "iu":
+        z = z.astype(np.float64)
+    if not (
+        z.dtype.isnative
+        and (type(y) is not np.ndarray or y.dtype.isnative)
+        and (w is None or type(w) is not np.ndarray or w.dtype.isnative)
+        and (v is None or type(v) is not np.ndarray or v.dtype.isnative)
+    ):
+        y, z, w, v = (_native(a) for a in (y, z, w, v))
+    return y, z, w, v
+
+
 def _native(a: Any) -> Any:
     """A NumPy array in native byte order (a copy only where it is not); else ``a``."""
     if type(a) is np.ndarray and not a.dtype.isnative:
@@ -315,26 +342,7 @@ class Loss(ABC):
         """Evaluate ``compute`` and deliver its results named ``names`` (into ``out``)."""
         if n_threads is not None:
             n_threads = _parallel.check_n_threads(self.name, n_threads)
-        if not (
-            type(z) is np.ndarray
-            and type(y) is np.ndarray
-            and (sample_weight is None or type(sample_weight) is np.ndarray)
-            and (v is None or type(v) is np.ndarray)
-        ):
-            y, z, sample_weight, v = _sequences_as_arrays(self.name, y, z, sample_weight, v)
-        if type(z) is np.ndarray and z.dtype.kind in "iu":
-            # As the validation converts them, once for the whole array: integer
-            # scores then take the route (and give the bits) of float64 ones.
-            z = z.astype(np.float64)
-        w = sample_weight
-        if type(z) is np.ndarray and not (
-            z.dtype.isnative
-            and (type(y) is not np.ndarray or y.dtype.isnative)
-            and (w is None or type(w) is not np.ndarray or w.dtype.isnative)
-            and (v is None or type(v) is not np.ndarray or v.dtype.isnative)
-        ):
-            # The compiled loops read native byte order only (numba types no other).
-            y, z, sample_weight, v = (_native(a) for a in (y, z, w, v))
+        y, z, sample_weight, v = _numpy_inputs(self.name, y, z, sample_weight, v)
         if type(z) is np.ndarray and z.size >= _parallel.JIT_MIN_ELEMENTS:
             w = sample_weight
             done = self._evaluate_one_block(compute, names, y, z, w, check_input, out, v)
