@@ -11,10 +11,12 @@ memory is a few blocks per thread, whatever ``n``. Each element goes through the
 same expressions whichever block, thread or block size it falls into, so the
 results do not depend on ``n_threads`` or on ``BLOCK_ELEMENTS`` — bit for bit.
 
-Scalar losses do not use these NumPy blocks: their kernels are compiled into one
-loop over samples (``lossmath._jit``), which this module's thread pool runs on the
-same kind of blocks. The NumPy blocks serve the multinomial loss, and every loss
-when numba is switched off (``LOSSMATH_JIT=0``).
+Every loss is also compiled (``lossmath._jit``: a scalar loss's kernel into one
+loop over samples, the softmax's per-class formulas into a row loop), and those
+loops run on this module's thread pool on the same kind of blocks. The NumPy
+blocks serve every loss when numba is switched off (``LOSSMATH_JIT=0``), a
+kernel numba cannot compile (a user's loss), and the methods without a compiled
+loop (a Fisher weight that is not the Hessian).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The design note is in :mod:`lossmath._jit._compile`; the decision and its
 measurements in ``docs/performance.md``. Importing this package does not import
-numba: :func:`available` does, the first time a large input needs it.
+numba: :func:`available` does, the first time a NumPy input needs it.
 """
 
 from __future__ import annotations
