@@ -397,7 +397,8 @@ class Loss(ABC):
         if mode is not None and self._compilable:
             loop = _compile.compiled_loop(self, mode, labels=self.n_outputs != 1)
             check = _check.count_invalid_labels if self.n_outputs != 1 else _check.count_invalid
-            plan = (loop, _compile.output_slots(mode), check)
+            # None once numba has failed to compile it (``_compile.failed_to_compile``).
+            plan = None if loop is None else (loop, _compile.output_slots(mode), check)
         _one_block_plans[type(self), mode] = plan
         return plan
 
@@ -570,14 +571,13 @@ class Loss(ABC):
         bufs = tuple(bufs)
         # The buffer each of the loop's three output slots writes to.
         outs = [None if k is None else bufs[k] for k in _compile.output_slots(mode)]
-        params = _compile.kernel_params(self)
+        params, limits = self._jit_arguments()
         labels = self._takes_labels(y)
         if not multi and not all([b.flags.c_contiguous for b in bufs]):
             loop = _compile.compiled_loop(self, mode, labels, store="strided")
         elif not multi and _stream.worthwhile(bufs):
             loop = _compile.compiled_loop(self, mode, labels, store="stream")
         raw = self._read_as_they_are(y, z, w, v)
-        limits = self.y_interval.limits
 
         def block(yb, zb, wb, vb, outs):
             if not raw:
