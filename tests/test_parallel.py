@@ -536,7 +536,17 @@ def test_streaming_stores_write_the_same_bits(loss, dtype, monkeypatch):
         ("hessian_vector_product", (y, z, v, w)),
     ]
     expected = {m: _as_tuple(getattr(loss, m)(*args, n_threads=2)) for m, args in calls}
+    stores = []
+    real = _compile.compiled_loop
+
+    def spy(*args, store="plain", **kwargs):
+        stores.append(store)
+        return real(*args, store=store, **kwargs)
+
+    monkeypatch.setattr(_compile, "compiled_loop", spy)
     monkeypatch.setattr(_stream, "_last_level_cache", lambda: 0)
+    # Every kernel, those bound by their arithmetic too: a user's may not be.
+    monkeypatch.setattr(_compile, "bound_by_arithmetic", lambda cls: False)
     monkeypatch.setattr(_parallel, "JIT_BLOCK_ELEMENTS", 1000)  # chunks cut at odd places
     itemsize = np.dtype(dtype).itemsize
     for residue in range(0, _stream.VECTOR_BYTES, itemsize):
@@ -544,6 +554,7 @@ def test_streaming_stores_write_the_same_bits(loss, dtype, monkeypatch):
             bufs = tuple(_at_alignment(e.size, dtype, residue) for e in expected[method])
             got = getattr(loss, method)(*args, n_threads=2, out=bufs if len(bufs) > 1 else bufs[0])
             _assert_identical(got, expected[method])
+    assert stores.count("stream") == len(calls) * (_stream.VECTOR_BYTES // itemsize)
 
 
 def _at_alignment(n, dtype, residue):
@@ -617,6 +628,38 @@ def test_streaming_only_where_outputs_outgrow_the_cache(monkeypatch):
     assert not _stream.worthwhile((np.empty((big, 2))[:, 0],))  # strided: plain stores
     monkeypatch.setattr(_stream, "_x86_64", lambda: False)
     assert not _stream.worthwhile((np.empty(big),))
+
+
+@pytest.mark.parametrize(
+    ("name", "bound"),
+    [
+        ("squared_error", False),
+        ("huber", False),
+        ("quantile", False),
+        ("logistic", True),  # through _sigmoid_pair's exp
+        ("poisson", True),
+        ("pseudo_huber", True),  # hypot, a C-library call
+        ("log_cosh", True),
+    ],
+)
+def test_streaming_stores_only_for_kernels_bound_by_memory(name, bound, monkeypatch):
+    """A kernel calling an elementary function, itself or through a helper, is
+    bound by its arithmetic: its loop keeps plain stores on outputs of any size;
+    the others stream once the outputs outgrow the cache."""
+    loss = get_loss(name)
+    assert _compile.bound_by_arithmetic(type(loss)) is bound
+    stores = []
+    real = _compile.compiled_loop
+
+    def spy(*args, store="plain", **kwargs):
+        stores.append(store)
+        return real(*args, store=store, **kwargs)
+
+    monkeypatch.setattr(_compile, "compiled_loop", spy)
+    monkeypatch.setattr(_stream, "_last_level_cache", lambda: 0)
+    y, z, _ = large_batch(loss)
+    loss.gradient_hessian(y, z, n_threads=2)
+    assert ("stream" in stores) == (not bound and _stream._x86_64())
 
 
 @pytest.mark.parametrize("check_input", [True, False], ids=["checked", "unchecked"])

@@ -38,6 +38,7 @@ from lossmath._jit._stream import store_fence, stream_copy
 
 __all__ = [
     "OPTIONS",
+    "bound_by_arithmetic",
     "compiled_function",
     "compiled_loop",
     "failed_to_compile",
@@ -66,6 +67,41 @@ def _global_names(code: types.CodeType) -> set[str]:
         if isinstance(const, types.CodeType):
             names |= _global_names(const)
     return names
+
+
+#: Functions of the compiled namespace that cost tens of operations a value (a
+#: polynomial with its range reduction, or a C-library call), against one for
+#: ``+``, ``*``, ``sqrt`` or a select.
+ELEMENTARY = frozenset({"exp", "expm1", "log", "log1p", "sinh", "tanh", "hypot"})
+
+
+def _calls_elementary(func: types.FunctionType, seen: set) -> bool:
+    names = _global_names(func.__code__)
+    if names & ELEMENTARY:
+        return True
+    scope = func.__globals__
+    called = [scope.get(name) for name in names]
+    # Helpers reached through a module (``_array.xlogy``): every name it has.
+    for module in [obj for obj in called if isinstance(obj, types.ModuleType)]:
+        called += [getattr(module, name, None) for name in names]
+    for obj in called:
+        if isinstance(obj, types.FunctionType) and obj not in seen:
+            seen.add(obj)
+            if _calls_elementary(obj, seen):
+                return True
+    return False
+
+
+@functools.cache
+def bound_by_arithmetic(cls: type) -> bool:
+    """Whether the loss's kernel calls an elementary function (``ELEMENTARY``), itself
+    or through the helpers it calls, on any branch.
+
+    Such a loop is bound by its arithmetic, not by memory, on large inputs, and
+    keeps plain stores there: the streaming stores' chunked loop costs it more
+    than the bytes they save (``docs/performance.md``, "Streaming stores").
+    """
+    return _calls_elementary(cls._kernel, set())
 
 
 def compiled_function(func: types.FunctionType, inline: str = "never") -> Any:

@@ -551,8 +551,9 @@ class Loss(ABC):
         Otherwise each block is validated (and float32 upcast) as the plain path
         does, which raises the plain path's errors for malformed input. Then one
         compiled pass computes, weights and stores every output, with streaming
-        stores where the outputs outgrow the cache (``_jit._stream``), chunk by
-        chunk into strided outputs. An input of one block is evaluated in the
+        stores where the outputs outgrow the cache and the kernel calls no
+        elementary function (``_jit._stream``, ``_compile.bound_by_arithmetic``),
+        chunk by chunk into strided outputs. An input of one block is evaluated in the
         calling thread with a few microseconds of Python around the loop.
         """
         from lossmath._jit import _check, _compile, _stream
@@ -575,7 +576,9 @@ class Loss(ABC):
         labels = self._takes_labels(y)
         if not multi and not all([b.flags.c_contiguous for b in bufs]):
             loop = _compile.compiled_loop(self, mode, labels, store="strided")
-        elif not multi and _stream.worthwhile(bufs):
+        elif (
+            not multi and _stream.worthwhile(bufs) and not _compile.bound_by_arithmetic(type(self))
+        ):
             loop = _compile.compiled_loop(self, mode, labels, store="stream")
         raw = self._read_as_they_are(y, z, w, v)
 
