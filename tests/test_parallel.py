@@ -536,14 +536,7 @@ def test_streaming_stores_write_the_same_bits(loss, dtype, monkeypatch):
         ("hessian_vector_product", (y, z, v, w)),
     ]
     expected = {m: _as_tuple(getattr(loss, m)(*args, n_threads=2)) for m, args in calls}
-    stores = []
-    real = _compile.compiled_loop
-
-    def spy(*args, store="plain", **kwargs):
-        stores.append(store)
-        return real(*args, store=store, **kwargs)
-
-    monkeypatch.setattr(_compile, "compiled_loop", spy)
+    stores = _record_stores(monkeypatch)
     monkeypatch.setattr(_stream, "_last_level_cache", lambda: 0)
     # Every kernel, those bound by their arithmetic too: a user's may not be.
     monkeypatch.setattr(_compile, "bound_by_arithmetic", lambda cls: False)
@@ -555,6 +548,19 @@ def test_streaming_stores_write_the_same_bits(loss, dtype, monkeypatch):
             got = getattr(loss, method)(*args, n_threads=2, out=bufs if len(bufs) > 1 else bufs[0])
             _assert_identical(got, expected[method])
     assert stores.count("stream") == len(calls) * (_stream.VECTOR_BYTES // itemsize)
+
+
+def _record_stores(monkeypatch):
+    """The ``store`` of every compiled loop looked up from now on, in order."""
+    stores = []
+    real = _compile.compiled_loop
+
+    def spy(*args, store="plain", **kwargs):
+        stores.append(store)
+        return real(*args, store=store, **kwargs)
+
+    monkeypatch.setattr(_compile, "compiled_loop", spy)
+    return stores
 
 
 def _at_alignment(n, dtype, residue):
@@ -599,14 +605,7 @@ def test_strided_inputs_and_outputs_give_the_same_bits(loss, dtype, monkeypatch)
         wide[:, 1] = a
         return wide[:, 1]
 
-    stores = []
-    real = _compile.compiled_loop
-
-    def spy(*args, store="plain", **kwargs):
-        stores.append(store)
-        return real(*args, store=store, **kwargs)
-
-    monkeypatch.setattr(_compile, "compiled_loop", spy)
+    stores = _record_stores(monkeypatch)
     monkeypatch.setattr(_parallel, "JIT_BLOCK_ELEMENTS", 1000)
     for method, args in calls:
         strided = tuple(a if a is None else column(a) for a in args)
@@ -648,14 +647,7 @@ def test_streaming_stores_only_for_kernels_bound_by_memory(name, bound, monkeypa
     the others stream once the outputs outgrow the cache."""
     loss = get_loss(name)
     assert _compile.bound_by_arithmetic(type(loss)) is bound
-    stores = []
-    real = _compile.compiled_loop
-
-    def spy(*args, store="plain", **kwargs):
-        stores.append(store)
-        return real(*args, store=store, **kwargs)
-
-    monkeypatch.setattr(_compile, "compiled_loop", spy)
+    stores = _record_stores(monkeypatch)
     monkeypatch.setattr(_stream, "_last_level_cache", lambda: 0)
     y, z, _ = large_batch(loss)
     loss.gradient_hessian(y, z, n_threads=2)
