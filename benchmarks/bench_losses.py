@@ -113,7 +113,7 @@ def floor_runs(y, z, outs, n_threads):
     flat = [np.ravel(x) for x in (z, *outs)]
     yv = np.ascontiguousarray(y, dtype=z.dtype)
     k = z.size // y.shape[0]
-    rows = max(1, _parallel.JIT_BLOCK_ELEMENTS // k)
+    rows = _parallel.shared_block_rows(z, n_threads, scalar=z.ndim == 1)
     blocks = -(-y.shape[0] // rows)
 
     def threaded(loop):

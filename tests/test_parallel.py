@@ -629,6 +629,27 @@ def test_streaming_only_where_outputs_outgrow_the_cache(monkeypatch):
     assert not _stream.worthwhile((np.empty(big),))
 
 
+def test_shared_blocks_are_larger_for_scalar_losses_yet_four_per_thread():
+    """A scalar loss's input shared among threads goes in blocks of up to
+    ``SCALAR_BLOCK_FACTOR`` single blocks, never fewer than four per thread and
+    never smaller than one single block; the softmax's rows keep single blocks."""
+    single = _parallel.JIT_BLOCK_ELEMENTS
+    factor = _parallel.SCALAR_BLOCK_FACTOR
+    for n, threads, expected in [
+        (10_000_000, 2, factor * single),  # capped
+        (1_000_000, 2, 1_000_000 // 8),  # four blocks per thread
+        (1_000_000, 1, 1_000_000 // 4),
+        (200_000, 2, single),  # never below a single block
+        (10_000_000, 64, single),
+    ]:
+        assert _parallel.shared_block_rows(np.empty(n), threads, scalar=True) == expected
+    rows = _parallel.shared_block_rows(np.empty((1_000_000, 10)), 2, scalar=False)
+    assert rows == single // 10
+    cpus = _parallel._available_cpus()
+    z = np.empty(10_000_000)
+    assert _parallel.shared_block_rows(z, None, True) == _parallel.shared_block_rows(z, cpus, True)
+
+
 @pytest.mark.parametrize(
     ("name", "bound"),
     [

@@ -599,10 +599,10 @@ class Loss(ABC):
             # row loop reads and writes rows as flat runs.
             loop(params, _contiguous(yb), _contiguous(zb), _contiguous(wb), _contiguous(vb), *outs)
 
-        rows = _parallel.block_rows(z, _parallel.JIT_BLOCK_ELEMENTS)
-        if n <= rows:  # one block, in this thread: no slicing
-            block(y, z, w, v, outs)
+        if n <= _parallel.block_rows(z, _parallel.JIT_BLOCK_ELEMENTS):
+            block(y, z, w, v, outs)  # one block, in this thread: no slicing
         else:
+            rows = _parallel.shared_block_rows(z, n_threads, scalar=not multi)
 
             def work(i):
                 sl = slice(i * rows, (i + 1) * rows)
