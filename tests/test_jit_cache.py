@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -71,28 +72,42 @@ def _environ():
     return {k: v for k, v in os.environ.items() if k != "LOSSMATH_JIT_CACHE"}
 
 
-def test_a_loop_compiled_once_is_loaded_by_the_next_process(tmp_path):
-    hits, misses, first = _run(tmp_path, "first")
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """One process on an empty cache, shared by the tests below (each compiles for
+    seconds): its cache directory, now warm, and ``(hits, misses, results)``."""
+    base = tmp_path_factory.mktemp("first")
+    return base / "cache", _run(base, "first")
+
+
+def _warm(tmp_path, first_run):
+    """A copy of the first process's cache, where ``_run(tmp_path, …)`` looks."""
+    shutil.copytree(first_run[0], tmp_path / "cache")
+
+
+def test_a_loop_compiled_once_is_loaded_by_the_next_process(tmp_path, first_run):
+    hits, misses, first = first_run[1]
     assert (hits, misses) == (0, 6)  # 3 losses x 2 loops (vgh in float64, gradient in float32)
+    _warm(tmp_path, first_run)
     hits, misses, second = _run(tmp_path, "second")
     assert (hits, misses) == (6, 0)
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b, strict=True)
 
 
-def test_the_cache_can_be_switched_off(tmp_path):
-    _run(tmp_path, "warm")
+def test_the_cache_can_be_switched_off(tmp_path, first_run):
+    _warm(tmp_path, first_run)
     hits, _, _ = _run(tmp_path, "off", LOSSMATH_JIT_CACHE="0")
     assert hits == 0  # warm, yet nothing loaded: the cache is not consulted
 
 
-def test_a_broken_cache_is_a_miss_not_an_error(tmp_path):
-    _, _, expected = _run(tmp_path, "warm")
+def test_a_broken_cache_is_a_miss_not_an_error(tmp_path, first_run):
+    _warm(tmp_path, first_run)
     for path in (tmp_path / "cache").rglob("*.nb*"):
         path.write_bytes(b"not a pickle")
     hits, _, got = _run(tmp_path, "broken")
     assert hits == 0
-    for a, b in zip(expected, got, strict=True):
+    for a, b in zip(first_run[1][2], got, strict=True):
         np.testing.assert_array_equal(a, b, strict=True)
 
 
