@@ -58,10 +58,11 @@ JIT_BLOCK_ELEMENTS = 65536
 #: A scalar loss's input shared out among threads goes in blocks of up to this many
 #: times ``JIT_BLOCK_ELEMENTS`` (:func:`shared_block_rows`): fewer blocks, less of the
 #: per-block Python and dispatch, which the two threads take turns at under the GIL.
-#: Measured (10⁷ samples, 2 threads, 4× against 1×, pairwise): squared error and
-#: Huber ``gradient_hessian`` 0.82–0.93, float32 logistic 0.73–0.95, with the
-#: default checks 0.76–0.91 (their second read still from the L3 cache); the
-#: softmax's row loop was 4–9 % slower and keeps ``JIT_BLOCK_ELEMENTS``.
+#: Measured (10⁷ samples, 2 threads, 4× against 1×, pairwise; ``docs/performance.md``):
+#: ``gradient_hessian`` of squared error 0.92–0.94, Huber 0.60–0.68, logistic
+#: 0.81–0.87, Poisson 0.88–0.96, with the default checks 0.73–0.93 (their second
+#: read now from the L3 cache); the softmax's row loop was 4–9 % slower and keeps
+#: ``JIT_BLOCK_ELEMENTS``.
 SCALAR_BLOCK_FACTOR = 4
 
 #: Where the compiled loops are not used (``LOSSMATH_JIT=0``), below this many

@@ -70,8 +70,8 @@ def _global_names(code: types.CodeType) -> set[str]:
 
 
 #: Functions of the compiled namespace that cost tens of operations a value (a
-#: polynomial with its range reduction, or a C-library call), against one for
-#: ``+``, ``*``, ``sqrt`` or a select.
+#: polynomial with its range reduction, or a C-library call), against a few for
+#: ``sqrt`` or a division and one for ``+``, ``*`` or a select.
 ELEMENTARY = frozenset({"exp", "expm1", "log", "log1p", "sinh", "tanh", "hypot"})
 
 
