@@ -1,17 +1,10 @@
-"""The ``lossmath`` command line.
-
-``lossmath losses`` lists the catalogue; ``lossmath check`` checks, live, every
-derivative of every loss against ``mpmath`` (400 digits) and finite differences;
-``lossmath fit`` fits a GLM (see :mod:`lossmath._cli_fit`).
-"""
+"""``lossmath losses`` (the catalogue) and ``lossmath check`` (every derivative, live)."""
 
 from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
-from collections.abc import Sequence
 
 import numpy as np
 from rich.console import Console
@@ -19,10 +12,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 import lossmath
-from lossmath._cli_fit import add_fit_parser
 from lossmath.losses import available, get_loss
 
-__all__ = ["main"]
+__all__ = ["add_catalogue_parsers"]
 
 
 def _losses_table() -> Table:
@@ -123,13 +115,7 @@ def _cmd_check(args: argparse.Namespace, console: Console) -> int:
     return 1 if failed else 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="lossmath",
-        description="Loss functions with exact, numerically stable derivatives.",
-    )
-    parser.add_argument("--version", action="version", version=f"lossmath {lossmath.__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+def add_catalogue_parsers(sub) -> None:
     p = sub.add_parser("losses", help="list the loss catalogue")
     p.set_defaults(run=_cmd_losses)
     p = sub.add_parser(
@@ -144,23 +130,3 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=int, default=200, help="random points per case (default 200)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(run=_cmd_check)
-    add_fit_parser(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``lossmath`` console script."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    console = Console()
-    if not console.is_terminal:
-        # Piped or captured output: wide enough that no table cell is cut.
-        console = Console(width=max(console.width, 140))
-    return args.run(args, console)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
