@@ -77,7 +77,10 @@ MISTAKES = [
     (["ok.csv", "--target", "nope"], ["no column 'nope'", "ok.csv"]),
     (["ok.csv"], ["--target COL is required"]),
     (["ok.csv", "--target", "y", "--features", "a,zz"], ["--features", "'zz'"]),
-    (["ok.csv", "--target", "y", "--weights", "colour"], ["--weights", "'colour'", "line 2 of ok.csv"]),
+    (
+        ["ok.csv", "--target", "y", "--weights", "colour"],
+        ["--weights", "'colour'", "line 2 of ok.csv"],
+    ),
     (
         ["ok.csv", "--target", "count", "--loss", "huber", "--param", "detla=2"],
         ["'detla'", "'delta'?"],
@@ -166,7 +169,9 @@ def test_saved_index_is_not_a_feature(data, capsys):
     assert [line.split(",")[0] for line in out.splitlines()[1:]] == ["a", "b", "intercept"]
     argv = ["fit", data / "indexed.csv", "--target", "y", "--index-col", "a", "--exclude", "colour"]
     code, out, err = run(capsys, *argv, "--exclude", "colour,cls")
-    assert code == 0 and "row index" not in err and "│ a " not in out
+    assert code == 0
+    assert "row index" not in err
+    assert "│ a " not in out
 
 
 def test_weights_offset_and_params(data, capsys):
@@ -187,7 +192,8 @@ def test_save_then_predict_reproduces_the_fit(data, tmp_path, capsys):
             "0.01", "--standardize", "--save", model]  # fmt: skip
     assert run(capsys, *argv)[0] == 0
     doc = json.loads(model.read_text())
-    assert doc["format"] == "lossmath-glm" and doc["classes"] == ["x", "y", "z"]
+    assert doc["format"] == "lossmath-glm"
+    assert doc["classes"] == ["x", "y", "z"]
     code, out, _ = run(capsys, "predict", model, data / "ok.csv", "--proba")
     assert code == 0
     pred = pd.read_csv(pd.io.common.StringIO(out))
@@ -209,9 +215,11 @@ def test_predict_refuses_a_file_that_is_not_a_model(data, tmp_path, capsys):
     bad = tmp_path / "m.json"
     bad.write_text('{"format": "pickle"}')
     code, _, err = run(capsys, "predict", bad, data / "ok.csv")
-    assert code == 2 and "not a lossmath model file" in err
+    assert code == 2
+    assert "not a lossmath model file" in err
     code, _, err = run(capsys, "predict", data / "ok.csv", data / "ok.csv")
-    assert code == 2 and "not a lossmath model file" in err
+    assert code == 2
+    assert "not a lossmath model file" in err
 
 
 def test_subprocess_error_has_no_traceback(data):
