@@ -61,6 +61,7 @@ def summary_rows(model, timing: dict) -> list[tuple[str, object]]:
         ("solver", model.solver_),
         ("iterations", int(model.n_iter_)),
         ("converged", bool(model.converged_)),
+        *([("finite optimum", False)] if getattr(model, "separated_", False) else []),
         ("KKT residual", float(model.kkt_)),
         ("objective", float(model.objective_)),
     ]

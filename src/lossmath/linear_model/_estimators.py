@@ -25,6 +25,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from lossmath.linear_model._inference import FAMILIES, coef_table_data, glm_inference
 from lossmath.linear_model._objective import GLMObjective
+from lossmath.linear_model._separation import check_separation
 from lossmath.linear_model._solvers import SOLVERS, solve
 from lossmath.losses import Loss, get_loss
 from lossmath.penalties import get_penalty
@@ -118,6 +119,7 @@ class _GLM(BaseEstimator):
         self.kkt_ = float(result.kkt)
         self.solver_ = result.solver
         self._inference(objective, result.coef, loss)
+        check_separation(self, objective)
         return self
 
     def _pack(self) -> np.ndarray:
@@ -407,6 +409,9 @@ class GLMClassifier(ClassifierMixin, _GLM):
         self.kkt_ = max(float(r.kkt) for r in results)
         self.solver_ = results[0].solver
         self._clear_inference("inference is not defined for one-vs-rest fits")
+        found = [check_separation(self, o, f" (class {c!r} against the rest)")
+                 for c, (o, _) in zip(self.classes_.tolist(), fits, strict=True)]  # fmt: skip
+        self.separated_ = any(found)
         return self
 
     def decision_function(self, X, offset=None):
