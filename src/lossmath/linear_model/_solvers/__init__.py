@@ -14,8 +14,8 @@ fista      accelerated proximal gradient, restart                 any
 cd         proximal Newton, working sets, CD on the model         any
 =========  =====================================================  ==================
 
-Piecewise-linear losses (absolute_error, quantile, hinge) are solved exactly
-whatever the solver asked for (:mod:`._kinked`: an LP, or smoothing continuation
+Piecewise-linear losses (absolute_error, quantile, hinge) are solved exactly by
+solver="auto" only (:mod:`._kinked`: an interior-point LP, or smoothing continuation
 with an exact polish when there is an L2 part).
 """
 
@@ -41,7 +41,7 @@ def choose_solver(objective) -> str:
     """What ``solver="auto"`` uses for ``objective``."""
     loss = objective.loss
     if is_kinked(loss):
-        return "linprog" if l1_l2(objective)[1] == 0 else "smoothing"
+        return "interior_point" if l1_l2(objective)[1] == 0 else "smoothing"
     if not objective.penalty.is_smooth:
         return "cd"
     if loss.name == "squared_error":

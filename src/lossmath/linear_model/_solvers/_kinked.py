@@ -9,11 +9,16 @@ Such a loss is piecewise linear in ``z`` with one kink ``κᵢ`` per sample,
 (``a^∓`` the slopes left and right of the kink), so gradient methods cannot stop on
 a gradient test and Newton has nothing to work with. Two exact routes instead:
 
-* **no L2 part** (none, L1): the problem is a linear programme,
+* **no L2 part** (none, L1): the problem is a linear programme. It is solved
+  by the Frisch–Newton interior-point method of :mod:`._frisch_newton` (memory
+  ``O(n p)``, time ``O(n p²)`` per iteration, 20–40 iterations), then *crossed
+  over* to the exact vertex: the ``p (+1)`` samples (and zero ``wⱼ``) nearest their
+  kink are put on it by one square solve. If the certificate below then fails (a
+  degenerate optimum), the primal LP
   :math:`\min \sum_i s_i (a^+_i u_i − a^-_i v_i) + S αρ \sum_j (w^+_j + w^-_j)` subject
-  to :math:`X w + b − u + v = κ − \text{offset}`, solved by HiGHS
-  (``scipy.optimize.linprog``) — scikit-learn's ``QuantileRegressor`` formulation.
-  The solution is a vertex, hence exact.
+  to :math:`X w + b − u + v = κ − \text{offset}` is solved by HiGHS
+  (``scipy.optimize.linprog``, sparse constraints — scikit-learn's
+  ``QuantileRegressor`` formulation), whose solution is a vertex, hence exact.
 * **an L2 part** (ridge, elastic net): a QP. Smoothing continuation: the Moreau
   envelope :math:`ℓ_μ(z) = ℓ(κ) + \max_a [a t − \tfrac{μ}{2} a²]`, ``t = z − κ``, is
   C¹ with curvature ``1/μ`` on the elbow ``μa^- < t < μa^+``; it is minimised by
@@ -21,6 +26,12 @@ a gradient test and Newton has nothing to work with. Two exact routes instead:
   the optimum of the *unsmoothed* problem is computed exactly from the smoothed
   one's pattern (which samples sit on the kink, which ``wⱼ`` are zero) by one linear
   solve of the KKT conditions — the continuation only has to find the pattern.
+
+Only ``solver="auto"`` is accepted: a gradient or proximal solver has no stopping
+test on a loss without curvature, and an explicit one is refused with a message.
+HiGHS runs in a worker thread that the caller polls, so Ctrl-C (``KeyboardInterrupt``)
+stops a fit within a fraction of a second; the interior-point and smoothing loops
+are Python loops over NumPy calls and stop as promptly.
 
 Either way ``kkt`` is an explicit certificate: the max-norm of the smallest
 subgradient of ``F`` found by bounded least squares (``scipy.optimize.lsq_linear``)
@@ -30,14 +41,22 @@ of their kink and the L1 subgradients of the zero ``wⱼ``.
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog, lsq_linear
 
 from lossmath.linear_model._objective import GLMObjective
 from lossmath.linear_model._solvers._common import SolverResult, initial_coef, l1_l2
+from lossmath.linear_model._solvers._frisch_newton import frisch_newton
 
 __all__ = ["is_kinked", "solve_kinked"]
+
+#: The interior-point route needs X dense: up to this many entries (else HiGHS).
+MAX_DENSE_ENTRIES = 200_000_000
+#: Levels ``τ ∈ {0, 1}`` (hinge) are moved this far inside for the interior start.
+_TAU_MARGIN = 1e-6
 
 #: Where the kink of each piecewise-linear loss sits, as a function of ``y``.
 _KINKS = {
@@ -174,7 +193,8 @@ def _linprog(obj, kinks):
     cost = np.concatenate([np.full(nw, S * l1), np.zeros(int(obj.fit_intercept)), s * hi, -s * lo])
     wb = (0, None) if l1 > 0 else (None, None)
     bounds = [wb] * nw + [(None, None)] * int(obj.fit_intercept) + [(0, None)] * (2 * n)
-    res = linprog(
+    res = _interruptible(
+        linprog,
         cost,
         A_eq=A,
         b_eq=rhs,
@@ -189,6 +209,61 @@ def _linprog(obj, kinks):
     return np.concatenate([w, b])
 
 
+def _interruptible(func, *args, **kwargs):
+    """``func(*args, **kwargs)`` in a worker thread, polled so that Ctrl-C is seen at once.
+
+    HiGHS holds the thread in C for the whole solve; the main thread waits in
+    0.1 s slices, where Python delivers ``KeyboardInterrupt``. The worker is then
+    abandoned (a daemon; it ends with its solve or with the process).
+    """
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        future = pool.submit(func, *args, **kwargs)
+        while True:
+            try:
+                return future.result(timeout=0.1)
+            except concurrent.futures.TimeoutError:
+                continue
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _interior_point(obj, kinks, tol, max_iter):
+    """The LP by Frisch–Newton, crossed over to a vertex; ``coef`` or None (module notes)."""
+    kappa, lo, hi, _ = kinks
+    p, S, s = obj.n_features, obj.weight_sum, obj.sample_weight
+    l1, _ = l1_l2(obj)
+    if obj.n_samples * (p + 1) > MAX_DENSE_ENTRIES:
+        return None
+    X = obj.X.toarray() if sp.issparse(obj.X) else np.asarray(obj.X, dtype=np.float64)
+    keep = s > 0
+    c = s[keep] * (hi[keep] - lo[keep])
+    tau = np.clip(-lo[keep] / (hi[keep] - lo[keep]), _TAU_MARGIN, 1.0 - _TAU_MARGIN)
+    u = kappa - (0.0 if obj.offset is None else obj.offset)
+    rows = X[keep]
+    if obj.fit_intercept:
+        rows = np.column_stack([rows, np.ones(rows.shape[0])])
+    A = rows * c[:, None]
+    target = u[keep] * c
+    if l1 > 0:
+        # λ|wⱼ| = 2λ ρ_{1/2}(0 − wⱼ): one row per coefficient (module notes).
+        pen = np.zeros((p, A.shape[1]))
+        pen[np.arange(p), np.arange(p)] = 2.0 * S * l1
+        A = np.vstack([A, pen])
+        target = np.concatenate([target, np.zeros(p)])
+        tau = np.concatenate([tau, np.full(p, 0.5)])
+    try:
+        beta, _it, _ok = frisch_newton(A, target, tau, max_iter=max(max_iter, 50))
+    except np.linalg.LinAlgError:
+        return None
+    # Crossover: the m rows nearest their kink (unscaled residuals) define the vertex.
+    m = A.shape[1]
+    resid = np.abs(target - A @ beta) / np.concatenate([c, np.full(A.shape[0] - c.size, 1.0)])
+    basis = np.argsort(resid, kind="stable")[:m]
+    vertex = np.linalg.lstsq(A[basis], target[basis], rcond=None)[0]
+    return vertex if np.all(np.isfinite(vertex)) else None
+
+
 def _polish(obj, coef, kinks, mu):
     """The exact optimum for the kink / zero pattern of the smoothed solution ``coef``."""
     kappa, lo, hi, _ = kinks
@@ -199,6 +274,10 @@ def _polish(obj, coef, kinks, mu):
     E = (t > mu * lo) & (t < mu * hi) & (lo < hi)
     a = np.where(t > 0, hi, lo)
     A = np.flatnonzero(w != 0) if l1 > 0 else np.arange(p)
+    if E.sum() > 2 * (A.size + 1) + 10:
+        # Generically at most p + 1 samples sit on their kink at the optimum: a larger
+        # elbow set means μ is still too large, and its KKT system would be n × n.
+        return None
     X = obj.X
     XE = X[E][:, A]
     XE = XE.toarray() if sp.issparse(XE) else np.asarray(XE)
@@ -227,37 +306,43 @@ def _polish(obj, coef, kinks, mu):
 
 
 def solve_kinked(obj, requested, tol, max_iter, coef0, verbose):
-    """Exact fit for a kinked loss (module notes); ``requested`` is only reported."""
+    """Exact fit for a kinked loss (module notes); only ``requested="auto"`` is accepted."""
+    if requested not in ("auto", None):
+        raise ValueError(
+            f"solve: solver={requested!r} cannot minimise the kinked loss "
+            f"{obj.loss.name!r} (piecewise linear: no curvature, a kink per sample); use "
+            "solver='auto', the exact method (interior point / linear programming, or "
+            "smoothing with an exact polish when there is an L2 part)"
+        )
     kinks = _kinks(obj)
     _l1, l2 = l1_l2(obj)
-    note = (
-        ""
-        if requested in ("auto", None)
-        else (
-            f" (solver={requested!r} cannot handle the kinked loss {obj.loss.name!r}; "
-            "used the exact method instead)"
-        )
-    )
     coef = initial_coef(obj, coef0)
     k = certificate(obj, coef, kinks) if coef0 is not None else np.inf
-    it, name = 0, "linprog" if l2 == 0 else "smoothing"
+    it, name = 0, "interior_point" if l2 == 0 else "smoothing"
     if k > tol and max_iter > 0:
         if l2 == 0:
-            new = _linprog(obj, kinks)
+            new = _interior_point(obj, kinks, tol, max_iter)
             it = 1
             if new is not None:
                 coef, k = new, certificate(obj, new, kinks)
+            if k > tol:
+                if verbose:
+                    print(f"[interior_point] crossover kkt = {k:.3e}: HiGHS linear programme")
+                name = "linprog"
+                new = _linprog(obj, kinks)
+                if new is not None:
+                    coef, k = new, certificate(obj, new, kinks)
         else:
             coef, k, it = _continuation(obj, coef, kinks, tol, max_iter, verbose)
     ok = k <= tol
     F = obj.value(coef)
     if ok:
-        msg = f"{name} converged: KKT residual {k:.3g} <= tol={tol:.3g}{note}"
+        msg = f"{name} converged: KKT residual {k:.3g} <= tol={tol:.3g}"
     else:
         msg = (
             f"{name} did not reach KKT residual <= tol={tol:.3g} (got {k:.3g}) for the "
             f"kinked loss {obj.loss.name!r}; increase max_iter, scale the features, "
-            f"or loosen tol{note}"
+            f"or loosen tol"
         )
     return SolverResult(coef, it, ok, float(F), float(k), name, msg)
 
@@ -284,6 +369,8 @@ def _continuation(obj, coef, kinks, tol, max_iter, verbose):
         it += inner.n_iter + 1
         coef = inner.coef
         cand = _polish(obj, coef, kinks, mu)
+        if cand is None:
+            cand = coef
         k = certificate(obj, cand, kinks)
         if verbose:
             print(f"[smoothing] mu = {mu:.1e}  polished kkt = {k:.3e}")
