@@ -22,7 +22,8 @@ a gradient test and Newton has nothing to work with. Two exact routes instead:
 * **an L2 part** (ridge, elastic net): a QP. Smoothing continuation: the Moreau
   envelope :math:`ℓ_μ(z) = ℓ(κ) + \max_a [a t − \tfrac{μ}{2} a²]`, ``t = z − κ``, is
   C¹ with curvature ``1/μ`` on the elbow ``μa^- < t < μa^+``; it is minimised by
-  ``newton`` (L2) or ``cd`` (elastic net) for ``μ = 1, 10⁻¹, …``. After each stage
+  Newton on the elbow rows (:mod:`._smoothed_newton`, L2) or ``cd`` (elastic net)
+  for ``μ = 1, 10⁻¹, …``. After each stage
   the optimum of the *unsmoothed* problem is computed exactly from the smoothed
   one's pattern (which samples sit on the kink, which ``wⱼ`` are zero) by one linear
   solve of the KKT conditions — the continuation only has to find the pattern.
@@ -349,31 +350,50 @@ def solve_kinked(obj, requested, tol, max_iter, coef0, verbose):
 
 def _continuation(obj, coef, kinks, tol, max_iter, verbose):
     from lossmath.linear_model._solvers._proximal import cd
-    from lossmath.linear_model._solvers._smooth import newton
+    from lossmath.linear_model._solvers._smoothed_newton import smoothed_newton
 
     l1, _ = l1_l2(obj)
     scale = max(float(np.std(kinks[0])), 1e-3)
     best, best_k, it = coef, np.inf, 0
     for stage in range(12):
         mu = scale * 10.0**-stage
-        smooth = GLMObjective(
-            _Smoothed(kinks, mu),
-            obj.penalty,
-            obj.X,
-            obj.y,
-            obj.sample_weight,
-            obj.fit_intercept,
-            obj.offset,
-        )
-        inner = (cd if l1 > 0 else newton)(smooth, coef, 1e-3 * tol, max(max_iter - it, 1), 0)
-        it += inner.n_iter + 1
-        coef = inner.coef
-        cand = _polish(obj, coef, kinks, mu)
-        if cand is None:
-            cand = coef
-        k = certificate(obj, cand, kinks)
+        budget = max(max_iter - it, 1)
+        if l1 > 0:
+            smooth = GLMObjective(
+                _Smoothed(kinks, mu),
+                obj.penalty,
+                obj.X,
+                obj.y,
+                obj.sample_weight,
+                obj.fit_intercept,
+                obj.offset,
+            )
+            inner = cd(smooth, coef, 1e-3 * tol, budget, 0)
+            coef, n_inner = inner.coef, inner.n_iter
+        else:
+            found = {}
+
+            def certified(beta, mu=mu, found=found):
+                # The exact optimum as soon as the pattern is right: no need to
+                # converge the smoothed problem first.
+                cand = _polish(obj, beta, kinks, mu)
+                if cand is not None:
+                    found["k"], found["coef"] = certificate(obj, cand, kinks), cand
+                return found.get("k", np.inf) <= tol
+
+            coef, n_inner = smoothed_newton(
+                obj, coef, kinks, mu, 1e-3 * tol, budget, stop=certified
+            )
+        it += n_inner + 1
+        if l1 == 0 and found.get("k", np.inf) <= tol:
+            cand, k = found["coef"], found["k"]
+        else:
+            cand = _polish(obj, coef, kinks, mu)
+            if cand is None:
+                cand = coef
+            k = certificate(obj, cand, kinks)
         if verbose:
-            print(f"[smoothing] mu = {mu:.1e}  polished kkt = {k:.3e}")
+            print(f"[smoothing] mu = {mu:.1e}  {n_inner} steps  polished kkt = {k:.3e}")
         if k < best_k:
             best, best_k = cand, k
         if best_k <= tol or it >= max_iter:
