@@ -241,10 +241,11 @@ def _interior_point(obj, kinks, tol, max_iter):
     c = s[keep] * (hi[keep] - lo[keep])
     tau = np.clip(-lo[keep] / (hi[keep] - lo[keep]), _TAU_MARGIN, 1.0 - _TAU_MARGIN)
     u = kappa - (0.0 if obj.offset is None else obj.offset)
-    rows = X[keep]
+    # One scaled copy of X: the only n × p array the method makes.
+    A = np.empty((c.size, p + int(obj.fit_intercept)))
+    np.multiply(X if keep.all() else X[keep], c[:, None], out=A[:, :p])
     if obj.fit_intercept:
-        rows = np.column_stack([rows, np.ones(rows.shape[0])])
-    A = rows * c[:, None]
+        A[:, p] = c
     target = u[keep] * c
     if l1 > 0:
         # λ|wⱼ| = 2λ ρ_{1/2}(0 − wⱼ): one row per coefficient (module notes).
