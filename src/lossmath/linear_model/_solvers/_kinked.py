@@ -42,7 +42,7 @@ of their kink and the L1 subgradients of the zero ``wⱼ``.
 
 from __future__ import annotations
 
-import concurrent.futures
+import threading
 
 import numpy as np
 import scipy.sparse as sp
@@ -211,22 +211,30 @@ def _linprog(obj, kinks):
 
 
 def _interruptible(func, *args, **kwargs):
-    """``func(*args, **kwargs)`` in a worker thread, polled so that Ctrl-C is seen at once.
+    """``func(*args, **kwargs)`` in a daemon thread, polled so that Ctrl-C is seen at once.
 
-    HiGHS holds the thread in C for the whole solve; the main thread waits in
+    HiGHS holds its thread in C for the whole solve; the main thread waits in
     0.1 s slices, where Python delivers ``KeyboardInterrupt``. The worker is then
-    abandoned (a daemon; it ends with its solve or with the process).
+    abandoned: a daemon thread, it ends with its solve or with the process (a
+    ``ThreadPoolExecutor`` would be joined at exit, holding the process).
     """
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    try:
-        future = pool.submit(func, *args, **kwargs)
-        while True:
-            try:
-                return future.result(timeout=0.1)
-            except concurrent.futures.TimeoutError:
-                continue
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    box = {}
+    done = threading.Event()
+
+    def work():
+        try:
+            box["result"] = func(*args, **kwargs)
+        except BaseException as err:  # re-raised in the caller's thread
+            box["error"] = err
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="lossmath-highs", daemon=True).start()
+    while not done.wait(0.1):
+        pass
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 def _interior_point(obj, kinks, tol, max_iter):
@@ -260,7 +268,8 @@ def _interior_point(obj, kinks, tol, max_iter):
         return None
     # Crossover: the m rows nearest their kink (unscaled residuals) define the vertex.
     m = A.shape[1]
-    resid = np.abs(target - A @ beta) / np.concatenate([c, np.full(A.shape[0] - c.size, 1.0)])
+    row_scale = np.concatenate([c, np.full(A.shape[0] - c.size, 2.0 * S * l1)])
+    resid = np.abs(target - A @ beta) / row_scale
     basis = np.argsort(resid, kind="stable")[:m]
     vertex = np.linalg.lstsq(A[basis], target[basis], rcond=None)[0]
     return vertex if np.all(np.isfinite(vertex)) else None
