@@ -1,4 +1,4 @@
-r"""Penalties on the coefficients ``w`` and their MAP (prior) view (DESIGN.md §6).
+r"""Penalties on the coefficients ``w`` and their MAP (prior) view (docs/contract.md §6).
 
 The estimators minimise
 

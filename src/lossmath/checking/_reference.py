@@ -1,6 +1,6 @@
 """Exact references for every loss, in ``mpmath`` at :data:`REFERENCE_DPS` digits.
 
-Each reference is written from the catalogue's definition (DESIGN.md §4), not
+Each reference is written from the catalogue's definition (docs/contract.md §4), not
 from lossmath's float formulas: at 400 digits the naive forms are exact enough
 (``log(1 + eᶻ)``, ``log cosh r``, ``Σ eᶻ``) for every input the checks use.
 The derivative formulas here are themselves checked against ``mpmath.diff`` of

@@ -1,4 +1,4 @@
-"""Generalized linear models: any loss of the catalogue × any penalty (DESIGN.md §7).
+"""Generalized linear models: any loss of the catalogue × any penalty (docs/contract.md §7).
 
 :class:`GLMRegressor` and :class:`GLMClassifier` are scikit-learn estimators over
 :class:`GLMObjective` (the one data term every solver shares) and the solvers of

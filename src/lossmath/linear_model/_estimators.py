@@ -1,6 +1,6 @@
-"""scikit-learn estimators over any loss × any penalty (DESIGN.md §7).
+"""scikit-learn estimators over any loss × any penalty (docs/contract.md §7).
 
-:class:`GLMRegressor` and :class:`GLMClassifier` minimise DESIGN.md §6's objective
+:class:`GLMRegressor` and :class:`GLMClassifier` minimise docs/contract.md §6's objective
 
     (1 / Σᵢ sᵢ) Σᵢ sᵢ ℓ(yᵢ, zᵢ) + α (l1_ratio ‖w‖₁ + ½ (1 − l1_ratio) ‖w‖₂²),
     z = X w + b + offset,
@@ -372,7 +372,7 @@ class GLMClassifier(ClassifierMixin, _GLM):
     def _fit_one_vs_rest(self, X, y, sample_weight, offset):
         """``K`` binary fits, class ``k`` (1) against the rest (0), for a binary loss.
 
-        Each minimises DESIGN.md §6's objective on its own; ``coef_`` stacks them
+        Each minimises docs/contract.md §6's objective on its own; ``coef_`` stacks them
         ``(K, p)``, ``objective_`` is their sum, ``n_iter_`` / ``kkt_`` the worst and
         ``converged_`` whether all did. ``offset`` is ``(n,)`` or ``(n, K)``.
         """

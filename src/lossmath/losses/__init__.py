@@ -1,4 +1,4 @@
-"""The loss catalogue (DESIGN.md §4); every loss is registered by name.
+"""The loss catalogue (docs/contract.md §4); every loss is registered by name.
 
 >>> import lossmath
 >>> lossmath.losses.available()[:3]

@@ -1,4 +1,4 @@
-"""The loss contract (DESIGN.md §4): one base class, one kernel per loss.
+"""The loss contract (docs/contract.md §4): one base class, one kernel per loss.
 
 Design note
 -----------

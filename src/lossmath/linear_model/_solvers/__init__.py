@@ -1,4 +1,4 @@
-r"""Solvers for ``min F(coef)``, ``F`` = weighted mean loss + penalty (DESIGN.md §6).
+r"""Solvers for ``min F(coef)``, ``F`` = weighted mean loss + penalty (docs/contract.md §6).
 
 One entry point, :func:`solve`, over plain module-level solver functions that share
 :class:`SolverResult` and the KKT test of :mod:`._common`:
