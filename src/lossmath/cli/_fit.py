@@ -238,7 +238,8 @@ def run_fit(args: argparse.Namespace, console: Console) -> int:
     compile_s = time.perf_counter() - start
     _say(args, f"fitting {title} to {X.shape[0]} rows × {X.shape[1]} features")
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+    # The solvers' progress (--verbose) goes to stderr: stdout is the table / JSON / CSV.
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(sys.stderr):
         warnings.simplefilter("always")
         try:
             model.fit(X, y, sample_weight=w, offset=offset)

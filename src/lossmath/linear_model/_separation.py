@@ -16,7 +16,8 @@ there is a ``d`` with
 
 and ``x̃ᵢ·d ≠ 0`` for some sample: complete or quasi-complete separation (Albert
 and Anderson, 1984). Which samples are open is read off the loss itself — ``ℓ`` at
-scores ±29 and ±30 — so no loss is named here. The test is the linear programme
+scores ±(|yᵢ| + 29) and ±(|yᵢ| + 30) — so no loss is named here. The test is the
+linear programme
 ``max Σ_{up} x̃ᵢ·d − Σ_{down} x̃ᵢ·d`` over the box ``|d| ≤ 1`` (columns scaled to
 max-norm 1) under those constraints (Konis, 2007), solved by HiGHS; a positive
 optimum is a separating direction. For the multinomial, ``d`` holds one direction
@@ -52,13 +53,15 @@ class SeparationWarning(UserWarning):
 def _open_sides(loss, y):
     """Per sample: ``+1`` open upward, ``−1`` open downward, ``0`` closed (module notes)."""
     y = np.asarray(y, dtype=np.float64)
-    ones = np.ones_like(y)
+    # Beyond any kink or minimum near y: the scores y ± 30 and y ± 29 (a target of
+    # 40 is no reason for the quantile loss to count as open at z = 30).
+    far = np.abs(y) + 30.0
     with np.errstate(all="ignore"):
-        up = np.asarray(loss.value(y, 30.0 * ones, check_input=False)) < np.asarray(
-            loss.value(y, 29.0 * ones, check_input=False)
+        up = np.asarray(loss.value(y, far, check_input=False)) < np.asarray(
+            loss.value(y, far - 1.0, check_input=False)
         )
-        down = np.asarray(loss.value(y, -30.0 * ones, check_input=False)) < np.asarray(
-            loss.value(y, -29.0 * ones, check_input=False)
+        down = np.asarray(loss.value(y, -far, check_input=False)) < np.asarray(
+            loss.value(y, 1.0 - far, check_input=False)
         )
     return up.astype(int) - down.astype(int)
 
@@ -107,14 +110,19 @@ def find_separation(objective) -> tuple[np.ndarray, int] | None:
     """
     loss, X = objective.loss, objective.X
     keep = np.asarray(objective.sample_weight) > 0
-    A, scale = _design(X, objective.fit_intercept)
-    A = A[keep]
     y = np.asarray(objective.y)[keep]
-    m = A.shape[1]
+    # Decide from the loss alone first: most fits need no copy of X at all.
     if loss.n_outputs == 1:
         side = _open_sides(loss, y)
-        if not side.any() or A.nnz > MAX_LP_NONZEROS:
+        if not side.any():
             return None
+    elif not _multinomial_open(loss):
+        return None
+    if X.shape[0] * (X.shape[1] + 1) > MAX_LP_NONZEROS:
+        return None
+    A, scale = _design(X[keep] if not keep.all() else X, objective.fit_intercept)
+    m = A.shape[1]
+    if loss.n_outputs == 1:
         signed = sp.diags(side.astype(float)) @ A
         opened = side != 0
         c = -np.asarray(signed[opened].sum(axis=0)).ravel()
@@ -125,7 +133,7 @@ def find_separation(objective) -> tuple[np.ndarray, int] | None:
         t = signed[opened] @ d
         return d / scale, int(np.sum(t > 1e-9))
     k = objective.n_scores
-    if not _multinomial_open(loss) or A.nnz * 2 * (k - 1) > MAX_LP_NONZEROS:
+    if A.nnz * 2 * (k - 1) > MAX_LP_NONZEROS:
         return None
     labels = y.astype(int)
     rows, ks = np.nonzero(labels[:, None] != np.arange(k)[None, :])
