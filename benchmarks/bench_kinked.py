@@ -22,6 +22,7 @@ Usage::
 
     python benchmarks/bench_kinked.py                    # 1e4, 1e5, 1e6 rows
     python benchmarks/bench_kinked.py --sizes 10000,100000 --timeout 300
+    python benchmarks/bench_kinked.py --sizes 1000000 --methods lossmath,SGD
 """
 
 from __future__ import annotations
@@ -114,6 +115,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per run")
     parser.add_argument("--problems", default="quantile,hinge")
     parser.add_argument(
+        "--methods", help="run only the methods whose names contain one of these (comma list)"
+    )
+    parser.add_argument(
         "--one", nargs=3, metavar=("PROBLEM", "METHOD", "N"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -124,7 +128,10 @@ def main() -> None:
     for problem in args.problems.split(","):
         for n in (int(float(s)) for s in args.sizes.split(",")):
             results = {}
+            wanted = args.methods.split(",") if args.methods else [""]
             for method in METHODS[problem]:
+                if not any(w in method for w in wanted):
+                    continue
                 cmd = [sys.executable, __file__, "--one", problem, method, str(n)]
                 try:
                     out = subprocess.run(
