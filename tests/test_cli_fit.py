@@ -231,3 +231,13 @@ def test_subprocess_error_has_no_traceback(data):
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
     assert res.stderr.count("error:") == 1
+
+
+def test_verbose_progress_goes_to_stderr(data, capsys):
+    argv = ["fit", data / "ok.csv", "--target", "y", "--features", "a,b", "--verbose",
+            "--output", "json"]  # fmt: skip
+    code, out, err = run(capsys, *argv)
+    assert code == 0
+    assert json.loads(out)["summary"]["solver"] == "newton"
+    assert "fitting GLMClassifier" in err
+    assert "[newton] iter" in err
