@@ -75,7 +75,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     if standardize:
         X = (X - X.mean()) / X.std(ddof=0)
     loss = get_loss(args.loss)
-    classify = loss.y_interval.binary or loss.name in ("logistic", "multinomial")
+    classify = loss.task in ("binary", "multiclass")
     cls = GLMClassifier if classify else GLMRegressor
     model = cls(
         loss=args.loss,

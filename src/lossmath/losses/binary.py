@@ -60,6 +60,7 @@ def _alpha_weight(alpha, y):
 class _BinaryLoss(ScalarLoss):
     """Labels ``y ∈ {0, 1}``; ``s = 2y − 1`` is the sign of the label."""
 
+    task = "binary"
     y_interval = _BINARY
 
     _link = Logit()
@@ -100,6 +101,8 @@ class Logistic(_BinaryLoss):
     _smooth = True
     _canonical = True
     _hessian_bound = 0.25
+    # A misclassified sample: H = σ(z)σ(−z) → 0 while |g| → 1.
+    _hessian_vanishes = True
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         p, q, t = _sigmoid_pair(xp, z)
@@ -148,6 +151,11 @@ class Hinge(_BinaryLoss):
     _convex = True
     _smooth = False
     _hessian_bound = 0.0
+    _hessian_vanishes = True
+    _fisher_vanishes = True
+
+    def _kinks(self, y):
+        return (2 * y - 1,)
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         s = 2 * y - 1
@@ -193,6 +201,11 @@ class SquaredHinge(_BinaryLoss):
     _convex = True
     _smooth = False
     _hessian_bound = 2.0
+    # H = 0 beyond the margin, where g = 0 too; the Fisher weight is H.
+    _fisher_vanishes = True
+
+    def _kinks(self, y):
+        return (2 * y - 1,)
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         s = 2 * y - 1
@@ -294,6 +307,13 @@ class Focal(_BinaryLoss):
 
     gamma: float = 2.0
     alpha: float | None = None
+    example_params = (
+        {},
+        {"gamma": 0.0},
+        {"gamma": 0.5},
+        {"gamma": 2.0, "alpha": 0.25},
+        {"gamma": 5.0},
+    )
 
     def __post_init__(self):
         g = check_param(self.name, "gamma", self.gamma, Interval(0.0, math.inf, True))
@@ -306,6 +326,7 @@ class Focal(_BinaryLoss):
         return self.gamma == 0
 
     _smooth = True
+    _hessian_vanishes = True
 
     @property
     def canonical_link(self) -> bool:

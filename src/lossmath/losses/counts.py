@@ -38,6 +38,7 @@ def _exp_of_product(xp, a: float, z):
 
 
 class _LogLinkLoss(ScalarLoss):
+    task = "counts"
     _link = Log()
     _convex = True
     _smooth = True
@@ -81,6 +82,8 @@ class Poisson(_LogLinkLoss):
     y_interval = Interval(0.0, math.inf, True)
 
     _canonical = True
+    # eᶻ ≪ y: H = eᶻ → 0 while g → −y.
+    _hessian_vanishes = True
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         e = xp.exp(z)
@@ -114,6 +117,8 @@ class Gamma(_LogLinkLoss):
 
     distribution = "gamma"
     y_interval = Interval(0.0, math.inf)
+    # Small y: H = y e^{−z} → 0 while g → 1.
+    _hessian_vanishes = True
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         e = xp.exp(-z)
@@ -162,6 +167,7 @@ class Tweedie(_LogLinkLoss):
 
     power: float = 1.5
     distribution = "tweedie"
+    example_params = ({}, {"power": 1.2}, {"power": 1.8})
     y_interval = Interval(0.0, math.inf, True)
 
     def __post_init__(self):

@@ -156,6 +156,10 @@ class Multinomial(Loss):
     class_weight: Any = None
     n_classes: int | None = None
     distribution = "categorical"
+    example_params = ({}, {"label_smoothing": 0.1}, {"class_weight": [1.0, 2.0, 0.5]})
+    task = "multiclass"
+    # A misclassified sample: H_kk = p_k(1 − p_k) → 0 while |g_c| → 1.
+    _hessian_vanishes = True
 
     def __post_init__(self):
         eps = check_param(
@@ -281,6 +285,11 @@ class Multinomial(Loss):
                 f"{self.name}: y must be labels (n,) or probability rows (n, K); "
                 f"got shape {tuple(y.shape)}"
             )
+
+    def example_targets(self, rng, n, dtype=None):
+        """``n`` class labels drawn uniformly from ``0 … K − 1`` (int64 by default)."""
+        y = rng.integers(0, self.n_outputs or self._example_classes, n)
+        return y if dtype is None else y.astype(dtype)
 
     # -------------------------------------------------------------------- kernel
     def _kernel(self, xp, a, z, value, gradient, hessian):

@@ -29,6 +29,7 @@ __all__ = ["AbsoluteError", "Huber", "LogCosh", "PseudoHuber", "Quantile", "Squa
 class _RegressionLoss(ScalarLoss):
     """Identity link, ``y`` any finite real, a constant Fisher information."""
 
+    task = "regression"
     _link = Identity()
     _convex = True
 
@@ -115,6 +116,10 @@ class AbsoluteError(_RegressionLoss):
 
     _smooth = False
     _hessian_bound = 0.0
+    _hessian_vanishes = True
+
+    def _kinks(self, y):
+        return (y,)
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         r = z - y
@@ -160,6 +165,7 @@ class Huber(_RegressionLoss):
 
     delta: float = 1.0
     distribution = "huber"
+    example_params = ({}, {"delta": 0.25}, {"delta": 3.0})
 
     def __post_init__(self):
         d = check_param(self.name, "delta", self.delta, Interval(0.0, math.inf))
@@ -167,6 +173,10 @@ class Huber(_RegressionLoss):
 
     _smooth = False
     _hessian_bound = 1.0
+    _hessian_vanishes = True
+
+    def _kinks(self, y):
+        return (y - self.delta, y + self.delta)
 
     @cached_property
     def _fisher_information(self) -> float:
@@ -218,6 +228,7 @@ class PseudoHuber(_RegressionLoss):
 
     delta: float = 1.0
     distribution = "hyperbolic"
+    example_params = ({}, {"delta": 0.3}, {"delta": 5.0})
 
     def __post_init__(self):
         d = check_param(self.name, "delta", self.delta, Interval(0.0, math.inf))
@@ -225,6 +236,7 @@ class PseudoHuber(_RegressionLoss):
 
     _smooth = True
     _hessian_bound = 1.0
+    _hessian_vanishes = True
 
     @cached_property
     def _fisher_information(self) -> float:
@@ -282,6 +294,7 @@ class LogCosh(_RegressionLoss):
 
     _smooth = True
     _hessian_bound = 1.0
+    _hessian_vanishes = True
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         r = z - y
@@ -333,6 +346,7 @@ class Quantile(_RegressionLoss):
 
     quantile: float = 0.5
     distribution = "asymmetric_laplace"
+    example_params = ({}, {"quantile": 0.1}, {"quantile": 0.9})
 
     def __post_init__(self):
         q = check_param(self.name, "quantile", self.quantile, Interval(0.0, 1.0))
@@ -340,6 +354,10 @@ class Quantile(_RegressionLoss):
 
     _smooth = False
     _hessian_bound = 0.0
+    _hessian_vanishes = True
+
+    def _kinks(self, y):
+        return (y,)
 
     @property
     def _fisher_information(self) -> float:

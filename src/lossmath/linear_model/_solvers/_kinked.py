@@ -39,14 +39,6 @@ from lossmath.linear_model._solvers._common import SolverResult, initial_coef, l
 
 __all__ = ["is_kinked", "solve_kinked"]
 
-#: Where the kink of each piecewise-linear loss sits, as a function of ``y``.
-_KINKS = {
-    "absolute_error": lambda y: y,
-    "quantile": lambda y: y,
-    "hinge": lambda y: 2.0 * y - 1.0,
-}
-
-
 def is_kinked(loss) -> bool:
     """Whether ``loss`` is piecewise linear (not smooth, zero curvature)."""
     return (not loss.is_smooth) and loss.hessian_bound == 0 and loss.n_outputs == 1
@@ -55,12 +47,13 @@ def is_kinked(loss) -> bool:
 def _kinks(obj):
     """``(κ, a⁻, a⁺, ℓ(κ))`` per sample, slopes read off the loss's gradient."""
     loss, y = obj.loss, np.asarray(obj.y, float)
-    if loss.name not in _KINKS:
+    kinks = loss.kinks(y)  # declared by the loss, as functions of y
+    if len(kinks) != 1:
         raise NotImplementedError(
-            f"solve: no exact method for the non-smooth loss {loss.name!r} "
-            f"(known: {', '.join(sorted(_KINKS))})"
+            f"solve: no exact method for the non-smooth loss {loss.name!r}, which declares "
+            f"{len(kinks)} kinks per sample (one is needed)"
         )
-    kappa = _KINKS[loss.name](y)
+    kappa = np.asarray(kinks[0], float)
     lo = loss.gradient(y, kappa - 1.0, check_input=False)
     hi = loss.gradient(y, kappa + 1.0, check_input=False)
     v0 = loss.value(y, kappa, check_input=False)
