@@ -894,7 +894,7 @@ class ScalarLoss(Loss):
                 )
             check_finite(self.name, "sample_weight", np, w)
             Interval(0.0, low_inclusive=True).check(self.name, "sample_weight", np, w)
-            if not w.sum() > 0:
+            if not w.max() > 0:  # the sum may overflow; non-negative: the same test
                 raise ValueError(f"{self.name}: sample_weight must have a positive sum")
         return y, w
 

@@ -19,6 +19,7 @@ import numpy as np
 from lossmath._validation import Interval, check_param
 from lossmath.links import HalfLogit, Identity, Logit
 from lossmath.losses._base import ScalarLoss
+from lossmath.losses._baselines import constant_minimiser, normalised_weights, weighted_mean
 from lossmath.losses._registry import register
 
 __all__ = ["Exponential", "Focal", "Hinge", "Logistic", "SquaredHinge"]
@@ -67,6 +68,8 @@ class _BinaryLoss(ScalarLoss):
 
     def _class_weights(self, y, sample_weight):
         y, w = self._baseline_input(y, sample_weight)
+        # Only the ratio of the class weights matters: normalised, their sums cannot overflow.
+        w = normalised_weights(w)
         return y, w, float(np.sum(w[y == 1])), float(np.sum(w[y == 0]))
 
 
@@ -121,7 +124,7 @@ class Logistic(_BinaryLoss):
 
     def baseline(self, y, sample_weight=None) -> float:
         y, w = self._baseline_input(y, sample_weight)
-        mean = _clip_probability(float(np.sum(w * y) / np.sum(w)))
+        mean = _clip_probability(weighted_mean(y, w))
         return math.log(mean) - math.log1p(-mean)
 
 
@@ -362,6 +365,8 @@ class Focal(_BinaryLoss):
             # γL(γp − q) + (2γ+1)q grouped as q((2γ+1) − γL) + γ²Lp: the sign change
             # happens in the first bracket, one subtraction of two accurate numbers.
             h = p * qg * (q * ((2 * gm + 1) - gm * big_l) + (gm * gm) * (big_l * p))
+            # p = σ(m) underflows to 0 for m < −745, where γL may overflow: 0 · ∞.
+            h = xp.where(p > 0, h, xp.zeros_like(h))
         # The class weight multiplies each output (an exact no-op without one).
         if value:
             v = a * v
@@ -383,4 +388,8 @@ class Focal(_BinaryLoss):
     def baseline(self, y, sample_weight=None) -> float:
         y, w = self._baseline_input(y, sample_weight)
         bound = -math.log(float(np.finfo(np.float64).eps))
-        return self._baseline_root(y, w, -bound, bound)
+
+        def gradient(c: float) -> np.ndarray:
+            return self.gradient(y, np.full_like(y, c), check_input=False)
+
+        return constant_minimiser(gradient, w, -bound, bound)

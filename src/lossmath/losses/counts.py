@@ -19,6 +19,7 @@ from lossmath._eft import precision, two_prod
 from lossmath._validation import Interval, check_param
 from lossmath.links import Log
 from lossmath.losses._base import ScalarLoss
+from lossmath.losses._baselines import weighted_mean
 from lossmath.losses._registry import register
 
 __all__ = ["Gamma", "Poisson", "Tweedie"]
@@ -31,8 +32,10 @@ def _exp_of_product(xp, a: float, z):
     a_lo = float_like(xp, a - float(a_hi), z)
     prod, err = two_prod(xp.full_like(z, float(a_hi)), z, precision(xp, z))
     err = err + a_lo * z
-    # The split overflows for |z| near the top of the range, where exp is 0 or inf anyway.
-    err = xp.where(xp.isfinite(err), err, xp.zeros_like(err))
+    # |err| ≤ 2⁻⁵³ |a z| < 1e-13 wherever exp(a z) is a finite non-zero number. Beyond,
+    # err (exact, or NaN where the split overflows) is dropped: exp is 0 or inf there,
+    # and a factor 1 + err ≤ 0 would turn inf into −inf.
+    err = xp.where(xp.abs(err) < 1.0, err, xp.zeros_like(err))
     # e (1 + err), not e + e err: keeps inf (and 0) where exp over- (under-)flows.
     return xp.exp(prod) * (1 + err)
 
@@ -49,7 +52,7 @@ class _LogLinkLoss(ScalarLoss):
 
     def baseline(self, y, sample_weight=None) -> float:
         y, w = self._baseline_input(y, sample_weight)
-        mean = float(np.sum(w * y) / np.sum(w))
+        mean = weighted_mean(y, w)
         if mean > 0:
             return math.log(mean)
         # All targets 0: the infimum is at −∞; here e^{a z}/a ≤ eps, within machine precision.

@@ -21,6 +21,7 @@ from lossmath._eft import two_sum
 from lossmath._validation import Interval, check_param
 from lossmath.links import Identity
 from lossmath.losses._base import ScalarLoss
+from lossmath.losses._baselines import constant_minimiser, normalised_weights, weighted_mean
 from lossmath.losses._registry import register
 
 __all__ = ["AbsoluteError", "Huber", "LogCosh", "PseudoHuber", "Quantile", "SquaredError"]
@@ -41,7 +42,11 @@ class _RegressionLoss(ScalarLoss):
 
     def baseline(self, y, sample_weight=None) -> float:
         y, w = self._baseline_input(y, sample_weight)
-        return self._baseline_root(y, w, float(np.min(y)), float(np.max(y)))
+
+        def gradient(c: float) -> np.ndarray:
+            return self.gradient(y, np.full_like(y, c), check_input=False)
+
+        return constant_minimiser(gradient, w, float(np.min(y)), float(np.max(y)))
 
 
 def _weighted_quantile(y: np.ndarray, w: np.ndarray, q: float) -> float:
@@ -50,7 +55,7 @@ def _weighted_quantile(y: np.ndarray, w: np.ndarray, q: float) -> float:
     That point minimises the weighted pinball loss ``Σ wᵢ ρ_q(yᵢ − c)``.
     """
     order = np.argsort(y, kind="stable")
-    cum = np.cumsum(w[order])
+    cum = np.cumsum(normalised_weights(w)[order])  # no overflow to inf
     i = int(np.searchsorted(cum, q * cum[-1], side="left"))
     return float(y[order][min(i, y.size - 1)])
 
@@ -89,7 +94,7 @@ class SquaredError(_RegressionLoss):
 
     def baseline(self, y, sample_weight=None) -> float:
         y, w = self._baseline_input(y, sample_weight)
-        return float(np.sum(w * y) / np.sum(w))
+        return weighted_mean(y, w)
 
 
 @register("absolute_error")
@@ -198,6 +203,37 @@ class Huber(_RegressionLoss):
         return v, g, h
 
 
+def _pseudo_huber_small_delta_information(d: float) -> float:
+    r"""``E[H]`` of the pseudo-Huber density for small ``δ`` (about ``δ²``).
+
+    With ``r = δ sinh u`` the density's normaliser is ``2δ e^{x} K₁(x)``,
+    ``x = δ²`` (a modified Bessel function, exactly) and ``E[H]`` is
+
+    .. math::
+
+        \frac{\int_0^∞ \operatorname{sech}^2 u\; e^{-2x \sinh^2(u/2)}\,du}{e^{x} K_1(x)},
+
+    whose integrand is smooth and bounded by ``sech² u``: quadrature of the
+    original form on ``r`` loses everything to the density's width ``~1/δ²``
+    (it returned negative weights for ``δ ≤ 10⁻⁶``).
+    """
+    from scipy.integrate import quad
+    from scipy.special import kve
+
+    x = d * d
+    if x == 0:
+        return 0.0  # E[H] ≈ δ² underflows
+
+    def integrand(u: float) -> float:
+        if u > 350:
+            return 0.0  # sech² u < e^{−700}
+        e = math.exp(-2 * u)
+        return 4 * e / ((1 + e) * (1 + e)) * math.exp(-2 * x * math.sinh(0.5 * u) ** 2)
+
+    num = quad(integrand, 0, math.inf, epsabs=0, epsrel=1e-13, limit=200)[0]
+    return max(0.0, float(num / kve(1, x)))
+
+
 @register("pseudo_huber")
 @dataclass(frozen=True)
 class PseudoHuber(_RegressionLoss):
@@ -243,6 +279,8 @@ class PseudoHuber(_RegressionLoss):
         from scipy.integrate import quad
 
         d = self.delta
+        if d < 1e-3:
+            return _pseudo_huber_small_delta_information(d)
 
         def density(r: float) -> float:
             t = r / d
@@ -256,8 +294,15 @@ class PseudoHuber(_RegressionLoss):
     def _kernel(self, xp, y, z, value, gradient, hessian):
         r = z - y
         s = xp.hypot(xp.ones_like(r), r / self.delta)  # √(1 + t²)
-        v = r * (r / (1 + s)) if value else None
-        g = r / s if gradient else None
+        # Where t = r/δ overflows (r itself may): ℓ = δ|r| − δ² and g = δ sign r to
+        # double precision; |r| as 2 |z/2 − y/2|, finite wherever δ|r| is.
+        near = xp.isfinite(s)
+        v = g = None
+        if value:
+            far = self.delta * (2 * xp.abs(0.5 * z - 0.5 * y))
+            v = xp.where(near, r * (r / (1 + s)), far)
+        if gradient:
+            g = xp.where(near, r / s, self.delta * xp.sign(r))
         h = None
         if hessian:
             u = 1 / s

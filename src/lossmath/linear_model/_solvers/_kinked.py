@@ -39,6 +39,7 @@ from lossmath.linear_model._solvers._common import SolverResult, initial_coef, l
 
 __all__ = ["is_kinked", "solve_kinked"]
 
+
 def is_kinked(loss) -> bool:
     """Whether ``loss`` is piecewise linear (not smooth, zero curvature)."""
     return (not loss.is_smooth) and loss.hessian_bound == 0 and loss.n_outputs == 1
