@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lossmath._array import float_like, tiny
+from lossmath._array import float_like, get_namespace, tiny
 from lossmath._eft import precision, two_prod
-from lossmath._validation import Interval, check_param
+from lossmath._validation import Interval, check_param, to_float
 from lossmath.links import Log
 from lossmath.losses._base import ScalarLoss
 from lossmath.losses._baselines import weighted_mean
@@ -87,6 +87,18 @@ class Poisson(_LogLinkLoss):
     _canonical = True
     # eᶻ ≪ y: H = eᶻ → 0 while g → −y.
     _hessian_vanishes = True
+
+    def sqrt_hessian(self, y, z, sample_weight=None, *, check_input=True):
+        """``√(sᵢ eᶻ) = √sᵢ e^{z/2}``: finite up to ``z ≈ 1419``, where ``H`` itself
+        overflows from ``z ≈ 709.8`` on."""
+        xp = get_namespace(y, z, sample_weight)
+        z = to_float(self.name, "z", xp, z)
+        root = self.hessian_diagonal(y, 0.5 * z, check_input=check_input)
+        if sample_weight is None:
+            return root
+        # The Hessian at z = 0 is 1: this is the validated weight, in the result's dtype.
+        w = self.hessian_diagonal(y, xp.zeros_like(z), sample_weight, check_input=check_input)
+        return root * xp.sqrt(w)
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         e = xp.exp(z)
@@ -192,7 +204,8 @@ class Tweedie(_LogLinkLoss):
         # 1 − p and 2 − p are exact for p in (1, 2) (Sterbenz).
         e1 = _exp_of_product(xp, 1 - p, z)
         e2 = _exp_of_product(xp, 2 - p, z)
-        ye1 = y * e1
+        # y = 0 adds nothing, also where e^{(1−p)z} overflows (0 · ∞).
+        ye1 = xp.where(y > 0, y * e1, xp.zeros_like(e1))
         v = e2 / (2 - p) + ye1 / (p - 1) if value else None
         g = None
         if gradient:

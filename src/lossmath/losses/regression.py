@@ -295,11 +295,11 @@ class PseudoHuber(_RegressionLoss):
         r = z - y
         s = xp.hypot(xp.ones_like(r), r / self.delta)  # √(1 + t²)
         # Where t = r/δ overflows (r itself may): ℓ = δ|r| − δ² and g = δ sign r to
-        # double precision; |r| as 2 |z/2 − y/2|, finite wherever δ|r| is.
+        # double precision; δ|r| as 2δ |z/2 − y/2|, finite wherever δ|r| is.
         near = xp.isfinite(s)
         v = g = None
         if value:
-            far = self.delta * (2 * xp.abs(0.5 * z - 0.5 * y))
+            far = (2 * self.delta) * xp.abs(0.5 * z - 0.5 * y)
             v = xp.where(near, r * (r / (1 + s)), far)
         if gradient:
             g = xp.where(near, r / s, self.delta * xp.sign(r))
