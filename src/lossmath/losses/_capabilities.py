@@ -18,7 +18,7 @@ names, so a new loss is known everywhere by what it says of itself:
     them, and the exact solver of a piecewise-linear loss solves at them.
 :attr:`~LossCapabilities.curvature`
     A :class:`Curvature`: whether the exact Hessian is positive semi-definite,
-    positive, vanishes where the gradient does not, and whether the Fisher
+    positive, vanishes faster than the gradient, and whether the Fisher
     weight can be zero — what picks a boosting curvature policy.
 :meth:`~LossCapabilities.example_targets` and :meth:`~LossCapabilities.example_scores`
     Valid example data for tests and checks, drawn from a NumPy ``Generator``.
@@ -49,9 +49,10 @@ class Curvature:
     positive : bool
         The exact Hessian's diagonal is ``> 0`` (convex and C² with no flat part).
     vanishing : bool
-        The exact Hessian tends to 0 where the gradient does not (robust losses
-        for outliers, Gamma for small ``y``, Poisson for ``eᶻ ≪ y``): a Newton
-        step ``−g/H`` there is unboundedly large.
+        The exact Hessian tends to 0 faster than the gradient, so the Newton
+        step ``|g|/H`` is unbounded (robust losses for outliers, the logistic
+        loss for misclassified samples, Gamma for small ``y``, Poisson for
+        ``eᶻ ≪ y``).
     fisher_positive : bool
         :meth:`~lossmath.losses.Loss.fisher_diagonal` is ``> 0`` everywhere
         (``False`` where it is the exact Hessian of a margin loss, zero beyond
@@ -87,7 +88,7 @@ class LossCapabilities:
     task: ClassVar[str] = "regression"
     #: The likelihood whose negative log this loss is (up to constants in ``y``).
     distribution: ClassVar[str | None] = None
-    #: The exact Hessian tends to 0 where the gradient does not (see :class:`Curvature`).
+    #: ``|g|/H`` is unbounded: the Hessian vanishes faster than the gradient (:class:`Curvature`).
     _hessian_vanishes: ClassVar[bool] = False
     #: The Fisher weight is zero somewhere (see :class:`Curvature`).
     _fisher_vanishes: ClassVar[bool] = False
