@@ -73,6 +73,7 @@ class CatBoostObjective:
         self._gh.always_check = True
         self.loss = self._gh.loss
         self.policy = self._gh.policy
+        self.curvature = self._gh.curvature
 
     def calc_ders_range(self, approxes: Any, targets: Any, weights: Any) -> np.ndarray:
         """Rows ``(−gᵢ, −hᵢ)`` for a range of samples (weights applied), shape ``(n, 2)``.

@@ -70,6 +70,7 @@ class LightGBMObjective:
         self._gh = GradientHessian(loss, hessian, library="lightgbm", n_threads=n_threads)
         self.loss = self._gh.loss
         self.policy = self._gh.policy
+        self.curvature = self._gh.curvature
         self.__name__ = self.loss.name
 
     # Four parameters: LightGBM's scikit-learn wrapper counts them and then

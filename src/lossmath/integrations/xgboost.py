@@ -71,12 +71,15 @@ class XGBoostObjective:
         The loss.
     policy : str
         The resolved curvature policy (``"exact"``, ``"fisher"`` or ``"surrogate"``).
+    curvature : CurvaturePolicy
+        The resolved policy as an object (its kind and surrogate constant).
     """
 
     def __init__(self, loss: Any, hessian: str = "auto", *, n_threads: int | None = None):
         self._gh = GradientHessian(loss, hessian, library="xgboost", n_threads=n_threads)
         self.loss = self._gh.loss
         self.policy = self._gh.policy
+        self.curvature = self._gh.curvature
         self.__name__ = self.loss.name
 
     def __call__(self, y_or_predt: Any, predt_or_dtrain: Any, *, sample_weight: Any = None):
