@@ -83,7 +83,7 @@ def test_declared_curvature_holds_on_example_data(loss):
     assert np.all(loss.hessian_diagonal(y, z) <= c.bound * (1 + 1e-12))
     if c.vanishing:
         # Somewhere the Newton step |g| / |H| is large: H vanishes faster than g.
-        zz = loss.example_scores(rng, 400, scale=1000.0)
+        zz = loss.example_scores(rng, 400, scale=1e9)
         yy = loss.example_targets(rng, 400)
         g, hd = loss.gradient_hessian(yy, zz)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
