@@ -22,9 +22,12 @@ def case_id(loss) -> str:
 
 
 def small_batch(loss, dtype=np.float64, n: int = 7, seed: int = 3):
-    """A small valid batch ``(y, z)`` at moderate scores, plus weights."""
+    """A small valid batch ``(y, z)`` at moderate scores, plus weights; the targets
+    of binary losses are hard labels (tests read them as booleans too)."""
     rng = np.random.default_rng(seed)
     y = loss.example_targets(rng, n)
+    if loss.task == "binary":
+        y = np.round(y)
     z = loss.example_scores(rng, n)
     w = rng.uniform(0.5, 2.0, n)
     return y.astype(dtype) if y.dtype.kind == "f" else y, z.astype(dtype), w.astype(dtype)
