@@ -35,7 +35,7 @@ params = {
 }
 loss = lossmath.get_loss("focal", gamma=2.0, alpha=0.75)
 obj = ll.objective(loss)
-print(f"curvature policy for {loss!r}: {obj.policy}")
+print(f"curvature policy for {loss!r}: {obj.curvature}")
 
 # LightGBM ignores `boost_from_average` for a callable objective and does not
 # store init_score in the model: pass it for training, add it back to predict.

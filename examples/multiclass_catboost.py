@@ -30,7 +30,7 @@ K = int(y.max()) + 1
 
 loss = lossmath.get_loss("multinomial", label_smoothing=0.05, n_classes=K)
 obj = lc.objective(loss)
-print(f"curvature policy for {loss!r}: {obj.policy}")
+print(f"curvature policy for {loss!r}: {obj.curvature}")
 model = CatBoostClassifier(
     loss_function=obj,
     eval_metric=lc.metric(loss),

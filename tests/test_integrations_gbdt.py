@@ -15,7 +15,8 @@ import pytest
 
 import lossmath
 from conftest import CASES, case_id, small_batch
-from lossmath.integrations._gbdt import GradientHessian, resolve_hessian
+from lossmath.integrations import CurvaturePolicy, resolve_hessian
+from lossmath.integrations._gbdt import GradientHessian
 
 N, ROUNDS = 600, 15
 
@@ -68,21 +69,15 @@ def _data(kind: str, n: int = N, seed: int = 0):
 
 
 def _kind(name: str) -> str:
-    return {
-        "logistic": "binary",
-        "hinge": "binary",
-        "squared_hinge": "binary",
-        "exponential": "binary",
-        "focal": "binary",
-        "poisson": "counts",
-        "tweedie": "counts",
-        "gamma": "positive",
-        "multinomial": "multiclass",
-    }.get(name, "regression")
+    """The data set of ``_data`` that suits the loss, from its declared task and domain."""
+    loss = lossmath.get_loss(name)
+    if loss.task == "counts" and not loss.y_interval.low_inclusive:
+        return "positive"
+    return loss.task
 
 
 # --------------------------------------------------------------- curvature policy
-@pytest.mark.parametrize("name", lossmath.losses.available())
+@pytest.mark.parametrize("name", sorted(AUTO_POLICY))
 def test_auto_policy_is_the_documented_one(name):
     assert resolve_hessian(lossmath.get_loss(name), "auto") == AUTO_POLICY[name]
 
@@ -91,7 +86,7 @@ def test_auto_policy_is_the_documented_one(name):
 @pytest.mark.parametrize("hessian", ["auto", "exact", "fisher", "surrogate"])
 def test_curvature_is_positive_or_refused(loss, hessian):
     refused = (hessian == "exact" and not (loss.is_convex and loss.is_smooth)) or (
-        hessian == "fisher" and loss.name in ("hinge", "squared_hinge")
+        hessian == "fisher" and not loss.curvature.fisher_positive
     )
     if refused:
         with pytest.raises(ValueError, match=loss.name):
@@ -134,6 +129,54 @@ def test_surrogate_constants():
         np.testing.assert_array_equal(h, [c, 3 * c])
     _, h = GradientHessian("poisson", "surrogate")(y, z)
     np.testing.assert_allclose(h, np.exp(z), rtol=1e-15)
+
+
+def test_curvature_policy_is_public_and_follows_the_declared_curvature():
+    huber = lossmath.get_loss("huber")
+    assert CurvaturePolicy.resolve(huber) == CurvaturePolicy("surrogate", 1.0)
+    assert CurvaturePolicy.resolve(lossmath.get_loss("gamma")) == CurvaturePolicy("fisher")
+    assert CurvaturePolicy.resolve(lossmath.get_loss("poisson"), "surrogate").constant is None
+
+    class Steep(lossmath.losses.Exponential):
+        """An unregistered loss declaring that its exact Hessian vanishes."""
+
+        _hessian_vanishes = True
+
+    # Declarations, not names, decide: the same formulas get Fisher scoring.
+    assert CurvaturePolicy.resolve(lossmath.losses.Exponential()).kind == "exact"
+    assert CurvaturePolicy.resolve(Steep()).kind == "fisher"
+
+    class Margin(lossmath.losses.SquaredHinge):
+        pass
+
+    with pytest.raises(ValueError, match="Margin: hessian='fisher' is refused"):
+        CurvaturePolicy.resolve(Margin(), "fisher")
+
+
+@pytest.mark.parametrize("hessian", ["exact", "fisher", "surrogate"])
+def test_n_threads_reaches_the_loss_methods(monkeypatch, hessian):
+    loss = lossmath.get_loss("poisson")
+    seen = []
+    for method in ("gradient", "gradient_hessian", "fisher_diagonal", "value"):
+        original = getattr(type(loss), method)
+
+        def spy(self, *args, _original=original, **kw):
+            seen.append(kw.get("n_threads"))
+            return _original(self, *args, **kw)
+
+        monkeypatch.setattr(type(loss), method, spy)
+    y, z = np.array([1.0, 2.0, 0.0]), np.array([0.1, -0.3, 0.2])
+    g, h = GradientHessian(loss, hessian, n_threads=1)(y, z)
+    g0, h0 = GradientHessian(loss, hessian)(y, z)
+    np.testing.assert_array_equal(g, g0)
+    np.testing.assert_array_equal(h, h0)
+    xgb = pytest.importorskip("lossmath.integrations.xgboost")
+    xgb.metric(loss, n_threads=1)(y, z)
+    assert 1 in seen
+    assert set(seen) <= {1, None}
+    assert seen.count(1) == seen.count(None) + 1
+    with pytest.raises(ValueError, match="n_threads"):
+        GradientHessian(loss, hessian, n_threads=0)(y, z)
 
 
 def test_bad_labels_raise_before_training():

@@ -85,8 +85,9 @@ def test_wrong_hvp_vector(loss):
 )
 def test_target_outside_the_domain(name, y, message):
     loss = get_loss(name)
+    valid = loss.example_targets(np.random.default_rng(0), 1)[0]
     with pytest.raises(ValueError, match=message):
-        loss.value(np.array([y, 0.5 if name == "gamma" else 0.0]), np.zeros(2))
+        loss.value(np.array([y, valid]), np.zeros(2))
     with pytest.raises(ValueError, match=message):
         loss.check_target(np.array([y]))
 
@@ -134,6 +135,7 @@ def test_multinomial_targets():
         ("tweedie", {"power": 3.0}, ValueError, r"tweedie: power must lie in \(1, 2\)"),
         ("multinomial", {"label_smoothing": 2.0}, ValueError, "label_smoothing must lie in"),
         ("multinomial", {"class_weight": [1.0, -1.0]}, ValueError, "must be positive"),
+        ("multinomial", {"class_weight": "abc"}, TypeError, "class_weight must be a 1-D array"),
         ("multinomial", {"n_classes": 1}, ValueError, "n_classes must be >= 2"),
         ("multinomial", {"n_classes": 3, "class_weight": [1, 1]}, ValueError, "n_classes = 3"),
     ],

@@ -19,7 +19,6 @@ _LAZY = {
     "loss_cases": "_checks",
     "sample_points": "_checks",
     "ulp_errors": "_checks",
-    "KINKS": "_reference",
     "REFERENCES": "_reference",
     "Exact": "_reference",
     "evaluate": "_reference",

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from lossmath.checking._reference import KINKS, evaluate
+from lossmath.checking._reference import evaluate
 from lossmath.checking._ulp import ulp_error
 from lossmath.losses import available, get_loss
 
@@ -37,18 +37,9 @@ ULP_TOLERANCE = 16.0
 #: Largest relative disagreement allowed with finite differences (float64).
 FD_TOLERANCE = 1e-6
 
-#: Hyper-parameters checked besides the defaults (a loss missing here gets ``{}``).
+#: Hyper-parameter cases checked per loss: each loss's ``example_params``.
 PARAMETER_CASES: dict[str, list[dict[str, Any]]] = {
-    "huber": [{}, {"delta": 0.25}, {"delta": 3.0}],
-    "pseudo_huber": [{}, {"delta": 0.3}, {"delta": 5.0}],
-    "quantile": [{}, {"quantile": 0.1}, {"quantile": 0.9}],
-    "focal": [{}, {"gamma": 0.0}, {"gamma": 0.5}, {"gamma": 2.0, "alpha": 0.25}, {"gamma": 5.0}],
-    "tweedie": [{}, {"power": 1.2}, {"power": 1.8}],
-    "multinomial": [
-        {},
-        {"label_smoothing": 0.1},
-        {"class_weight": [1.0, 2.0, 0.5]},
-    ],
+    name: [dict(p) for p in get_loss(name).example_params] for name in available()
 }
 
 _EXTREMES = {
@@ -60,50 +51,32 @@ _EXTREMES = {
 def loss_cases(names: list[str] | None = None) -> list[Any]:
     """Every registered loss (or those in ``names``) with each of its parameter cases."""
     names = available() if names is None else names
-    return [get_loss(n, **params) for n in names for params in PARAMETER_CASES.get(n, [{}])]
-
-
-def _targets(loss, rng, dtype, n: int) -> np.ndarray:
-    """``n`` valid targets of a scalar loss, mixing the domain's typical values."""
-    dom = loss.y_interval
-    if dom.binary:
-        return rng.integers(0, 2, n).astype(dtype)
-    if dom.low == 0 and dom.high == 1:
-        y = rng.uniform(0, 1, n)
-        y[: n // 2] = rng.integers(0, 2, n // 2)
-        return y.astype(dtype)
-    if dom.low == 0:
-        y = rng.lognormal(0, 1.5, n)
-        y[: n // 3] = rng.poisson(3.0, n // 3)
-        if not dom.low_inclusive:
-            y[y == 0] = 0.5
-        return y.astype(dtype)
-    return rng.normal(0, 3, n).astype(dtype)
+    return [get_loss(n, **p) for n in names for p in get_loss(n).example_params]
 
 
 def sample_points(loss, dtype=np.float64, n_random: int = 40, seed: int = 0) -> list[tuple]:
     """Batches ``(y, z)`` at which ``loss`` is checked; see the module notes."""
     dtype = np.dtype(dtype).type
     rng = np.random.default_rng(seed)
-    if loss.name == "multinomial":
+    if loss.n_outputs != 1:
         return _multinomial_points(loss, dtype, rng, n_random)
     ext = np.array(_EXTREMES[dtype])
     z_ext = np.concatenate([ext, -ext, [0.0]])
     dom = loss.y_interval
     ys, zs = [], []
     # Every extreme score against several targets (both labels for binary losses).
-    for y in _targets(loss, rng, dtype, 6 if not dom.binary else 2):
+    for y in loss.example_targets(rng, 6 if not dom.binary else 2, dtype):
         ys.append(np.full(z_ext.size, y))
         zs.append(z_ext)
     if dom.binary:
         ys[-1] = np.zeros(z_ext.size)
         ys[-2] = np.ones(z_ext.size)
     # Random points.
-    y = _targets(loss, rng, dtype, n_random)
+    y = loss.example_targets(rng, n_random, dtype)
     ys.append(y)
     zs.append(rng.normal(0, 3, n_random) * rng.choice([0.01, 1, 5], n_random))
     # Near the optimum: residuals near zero / eᶻ near y / margins near 1.
-    y = _targets(loss, rng, dtype, n_random // 2)
+    y = loss.example_targets(rng, n_random // 2, dtype)
     if dom.low == 0 and dom.high != 1:
         y = np.where(y > 0, y, 1.5)
         z0 = np.log(y)
@@ -197,20 +170,14 @@ def fd_errors(loss, n_points: int = 30, seed: int = 1) -> dict[str, float]:
     """
     rng = np.random.default_rng(seed)
     worst = {"gradient": 0.0, "hessian": 0.0}
-    if loss.name == "multinomial":
-        k = loss.n_outputs or 4
-        y = rng.integers(0, k, n_points).astype(float)
-        z = rng.normal(0, 2, (n_points, k))
-    else:
-        y = _targets(loss, rng, np.float64, n_points)
-        z = rng.normal(0, 2, n_points)
-    kinks = KINKS.get(loss.name)
+    y = loss.example_targets(rng, n_points, np.float64)
+    z = loss.example_scores(rng, n_points)
     for i in range(n_points):
         yi, zi = y[i : i + 1], z[i : i + 1]
         for j in range(zi.shape[-1] if zi.ndim == 2 else 1):
             base = float(zi[0, j] if zi.ndim == 2 else zi[0])
             h = 1e-3 * max(1.0, abs(base))
-            if kinks and any(abs(base - k) < 4 * h for k in kinks(loss, float(yi[0]))):
+            if zi.ndim == 1 and any(abs(base - k) < 4 * h for k in loss.kinks(float(yi[0]))):
                 continue
             g = loss.gradient(yi, zi)
             hess = loss.hessian(yi, zi)

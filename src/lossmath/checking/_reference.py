@@ -228,16 +228,3 @@ def _tweedie(loss, y, z):
         (2 - p) * e2 - (1 - p) * y * e1,
         gradient_scale=_term_scale(e2, y * e1),
     )
-
-
-# ---------------------------------------------------------------------- kinks
-#: Where a non-smooth loss's derivatives jump: name → function(loss, y) giving
-#: the raw scores ``z`` of the kinks for a target ``y`` (floats). Finite
-#: differences are only taken away from these points.
-KINKS: dict[str, Callable[[Any, float], list[float]]] = {
-    "absolute_error": lambda loss, y: [y],
-    "quantile": lambda loss, y: [y],
-    "huber": lambda loss, y: [y - loss.delta, y + loss.delta],
-    "hinge": lambda loss, y: [2 * y - 1],
-    "squared_hinge": lambda loss, y: [2 * y - 1],
-}

@@ -106,8 +106,8 @@ def infer_loss(table: Table, target: str, y) -> tuple[str, str]:
 
 
 def is_classifier_loss(loss) -> bool:
-    """Classes as targets: a {0, 1} domain, several outputs, or a Bernoulli likelihood."""
-    return loss.y_interval.binary or loss.n_outputs != 1 or loss.distribution == "bernoulli"
+    """Classes as targets: the loss declares a binary or multiclass task."""
+    return loss.task in ("binary", "multiclass")
 
 
 def _target(table: Table, name: str, y, loss, classify: bool):

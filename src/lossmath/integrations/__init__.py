@@ -10,9 +10,10 @@ Gradient boosting (one module per library, each imported on first use so that
   ``baseline``.
 
 All three share one curvature policy, ``hessian="auto" | "exact" | "fisher" |
-"surrogate"``, described in :mod:`lossmath.integrations._gbdt` and docs/gbdt.md.
+"surrogate"``: :class:`CurvaturePolicy`, decided by what the loss declares of its
+curvature (docs/gbdt.md).
 """
 
-from lossmath.integrations._gbdt import HESSIAN_POLICIES, resolve_hessian
+from lossmath.integrations._curvature import HESSIAN_POLICIES, CurvaturePolicy, resolve_hessian
 
-__all__ = ["HESSIAN_POLICIES", "resolve_hessian"]
+__all__ = ["HESSIAN_POLICIES", "CurvaturePolicy", "resolve_hessian"]

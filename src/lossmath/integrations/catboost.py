@@ -65,14 +65,15 @@ class CatBoostObjective:
     Both return derivatives of the function CatBoost maximises, ``−ℓ``.
     """
 
-    def __init__(self, loss: Any, hessian: str = "auto"):
+    def __init__(self, loss: Any, hessian: str = "auto", *, n_threads: int | None = None):
         import_library("catboost", "catboost")
-        self._gh = GradientHessian(loss, hessian, library="catboost")
+        self._gh = GradientHessian(loss, hessian, library="catboost", n_threads=n_threads)
         # CatBoost gives no handle on the data set, and calls on chunks of
         # rows: check every call (cheap next to building CatBoost's result list).
         self._gh.always_check = True
         self.loss = self._gh.loss
         self.policy = self._gh.policy
+        self.curvature = self._gh.curvature
 
     def calc_ders_range(self, approxes: Any, targets: Any, weights: Any) -> np.ndarray:
         """Rows ``(−gᵢ, −hᵢ)`` for a range of samples (weights applied), shape ``(n, 2)``.
@@ -90,7 +91,7 @@ class CatBoostObjective:
         w = None if weight is None else np.asarray([weight], dtype=np.float64)
         if self.policy == "exact" and self._gh.multiclass:
             self._gh._check_shapes(z)
-            g = self.loss.gradient(y, z, w)
+            g = self.loss.gradient(y, z, w, n_threads=self._gh.n_threads)
             hess = self.loss.hessian(y, z, w, check_input=False)[0]
         else:
             g, h = self._gh(y, z, w)
@@ -104,8 +105,9 @@ class CatBoostObjective:
 class CatBoostMetric:
     """An ``eval_metric=`` object: the weighted mean loss of the raw scores, minimised."""
 
-    def __init__(self, loss: Any):
+    def __init__(self, loss: Any, *, n_threads: int | None = None):
         self.loss = resolve_loss(loss)
+        self.n_threads = n_threads
 
     def is_max_optimal(self) -> bool:
         """Lower is better."""
@@ -117,14 +119,16 @@ class CatBoostMetric:
         y = np.asarray(target, dtype=np.float64)
         w = np.ones(y.shape[0]) if weight is None else np.asarray(weight, dtype=np.float64)
         total = float(np.sum(w))
-        return weighted_mean_loss(self.loss, y, z, w) * total, total
+        return weighted_mean_loss(self.loss, y, z, w, n_threads=self.n_threads) * total, total
 
     def get_final_error(self, error: float, weight: float) -> float:
         """The weighted mean from the sums of :meth:`evaluate`."""
         return error / weight if weight > 0 else 0.0
 
 
-def objective(loss: Any, *, hessian: str = "auto") -> CatBoostObjective:
+def objective(
+    loss: Any, *, hessian: str = "auto", n_threads: int | None = None
+) -> CatBoostObjective:
     """Any lossmath loss as a CatBoost ``loss_function`` object.
 
     Parameters
@@ -135,19 +139,25 @@ def objective(loss: Any, *, hessian: str = "auto") -> CatBoostObjective:
         Curvature policy: the exact ``∂²ℓ/∂z²`` where it is positive, else the
         Fisher weight, else a documented positive surrogate; an unsafe explicit
         request raises ``ValueError`` (never a silent clip). See
-        :mod:`lossmath.integrations._gbdt`.
+        :class:`lossmath.integrations.CurvaturePolicy`.
+    n_threads : int, optional
+        Threads computing ``g`` and ``h`` each round (all available CPUs by
+        default; the results do not depend on it).
 
     Returns
     -------
     CatBoostObjective
         Returns derivatives of ``−ℓ`` (CatBoost maximises), weights applied.
     """
-    return CatBoostObjective(loss, hessian)
+    return CatBoostObjective(loss, hessian, n_threads=n_threads)
 
 
-def metric(loss: Any) -> CatBoostMetric:
-    """The weighted mean loss as a CatBoost ``eval_metric`` object; lower is better."""
-    return CatBoostMetric(loss)
+def metric(loss: Any, *, n_threads: int | None = None) -> CatBoostMetric:
+    """The weighted mean loss as a CatBoost ``eval_metric`` object; lower is better.
+
+    ``n_threads``: threads evaluating the loss (all available CPUs by default).
+    """
+    return CatBoostMetric(loss, n_threads=n_threads)
 
 
 def baseline(loss: Any, y: Any, sample_weight: Any = None) -> float | list[float]:

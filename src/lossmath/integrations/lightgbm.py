@@ -66,10 +66,11 @@ class LightGBMObjective:
     ``g = sᵢ ∂ℓ/∂z`` and ``h`` the curvature chosen by ``hessian``.
     """
 
-    def __init__(self, loss: Any, hessian: str = "auto"):
-        self._gh = GradientHessian(loss, hessian, library="lightgbm")
+    def __init__(self, loss: Any, hessian: str = "auto", *, n_threads: int | None = None):
+        self._gh = GradientHessian(loss, hessian, library="lightgbm", n_threads=n_threads)
         self.loss = self._gh.loss
         self.policy = self._gh.policy
+        self.curvature = self._gh.curvature
         self.__name__ = self.loss.name
 
     # Four parameters: LightGBM's scikit-learn wrapper counts them and then
@@ -92,21 +93,28 @@ class LightGBMMetric:
     ``eval_metric(y_true, y_pred, weight, group)`` by the wrappers.
     """
 
-    def __init__(self, loss: Any):
+    def __init__(self, loss: Any, *, n_threads: int | None = None):
         self.loss = resolve_loss(loss)
+        self.n_threads = n_threads
         self.__name__ = self.loss.name
 
     def __call__(self, y_or_preds: Any, preds_or_data: Any, weight: Any = None, group: Any = None):
         lgb = _lgb()
         if isinstance(preds_or_data, lgb.Dataset):
             data = preds_or_data
-            value = weighted_mean_loss(self.loss, data.get_label(), y_or_preds, data.get_weight())
+            value = weighted_mean_loss(
+                self.loss, data.get_label(), y_or_preds, data.get_weight(), n_threads=self.n_threads
+            )
         else:
-            value = weighted_mean_loss(self.loss, y_or_preds, preds_or_data, weight)
+            value = weighted_mean_loss(
+                self.loss, y_or_preds, preds_or_data, weight, n_threads=self.n_threads
+            )
         return self.__name__, value, False
 
 
-def objective(loss: Any, *, hessian: str = "auto") -> LightGBMObjective:
+def objective(
+    loss: Any, *, hessian: str = "auto", n_threads: int | None = None
+) -> LightGBMObjective:
     """Any lossmath loss as a LightGBM custom objective.
 
     Parameters
@@ -125,12 +133,15 @@ def objective(loss: Any, *, hessian: str = "auto") -> LightGBMObjective:
         Use as ``params["objective"]`` in ``lgb.train`` or ``objective=`` in
         the scikit-learn wrappers. Labels are checked on the first round.
     """
-    return LightGBMObjective(loss, hessian)
+    return LightGBMObjective(loss, hessian, n_threads=n_threads)
 
 
-def metric(loss: Any) -> LightGBMMetric:
-    """The weighted mean loss as ``feval=`` / ``eval_metric=``; lower is better."""
-    return LightGBMMetric(loss)
+def metric(loss: Any, *, n_threads: int | None = None) -> LightGBMMetric:
+    """The weighted mean loss as ``feval=`` / ``eval_metric=``; lower is better.
+
+    ``n_threads``: threads evaluating the loss (all available CPUs by default).
+    """
+    return LightGBMMetric(loss, n_threads=n_threads)
 
 
 def baseline(loss: Any, y: Any, sample_weight: Any = None) -> float | np.ndarray:

@@ -71,12 +71,15 @@ class XGBoostObjective:
         The loss.
     policy : str
         The resolved curvature policy (``"exact"``, ``"fisher"`` or ``"surrogate"``).
+    curvature : CurvaturePolicy
+        The resolved policy as an object (its kind and surrogate constant).
     """
 
-    def __init__(self, loss: Any, hessian: str = "auto"):
-        self._gh = GradientHessian(loss, hessian, library="xgboost")
+    def __init__(self, loss: Any, hessian: str = "auto", *, n_threads: int | None = None):
+        self._gh = GradientHessian(loss, hessian, library="xgboost", n_threads=n_threads)
         self.loss = self._gh.loss
         self.policy = self._gh.policy
+        self.curvature = self._gh.curvature
         self.__name__ = self.loss.name
 
     def __call__(self, y_or_predt: Any, predt_or_dtrain: Any, *, sample_weight: Any = None):
@@ -99,20 +102,27 @@ class XGBoostMetric:
     (``eval_metric=``), which name it after ``__name__`` (the loss's name).
     """
 
-    def __init__(self, loss: Any):
+    def __init__(self, loss: Any, *, n_threads: int | None = None):
         self.loss = resolve_loss(loss)
+        self.n_threads = n_threads
         self.__name__ = self.loss.name
 
     def __call__(self, y_or_predt: Any, predt_or_dmatrix: Any, *, sample_weight: Any = None):
         xgb = _xgb()
         if isinstance(predt_or_dmatrix, xgb.DMatrix):
             d = predt_or_dmatrix
-            value = weighted_mean_loss(self.loss, d.get_label(), y_or_predt, d.get_weight())
+            value = weighted_mean_loss(
+                self.loss, d.get_label(), y_or_predt, d.get_weight(), n_threads=self.n_threads
+            )
             return self.__name__, value
-        return weighted_mean_loss(self.loss, y_or_predt, predt_or_dmatrix, sample_weight)
+        return weighted_mean_loss(
+            self.loss, y_or_predt, predt_or_dmatrix, sample_weight, n_threads=self.n_threads
+        )
 
 
-def objective(loss: Any, *, hessian: str = "auto") -> XGBoostObjective:
+def objective(
+    loss: Any, *, hessian: str = "auto", n_threads: int | None = None
+) -> XGBoostObjective:
     """Any lossmath loss as an XGBoost custom objective.
 
     Parameters
@@ -131,15 +141,17 @@ def objective(loss: Any, *, hessian: str = "auto") -> XGBoostObjective:
         Pass it as ``obj=`` to ``xgb.train`` or ``objective=`` to the
         scikit-learn wrappers. Labels are checked on the first round.
     """
-    return XGBoostObjective(loss, hessian)
+    return XGBoostObjective(loss, hessian, n_threads=n_threads)
 
 
-def metric(loss: Any) -> XGBoostMetric:
+def metric(loss: Any, *, n_threads: int | None = None) -> XGBoostMetric:
     """The weighted mean loss as ``custom_metric=`` / ``eval_metric=``; lower is better.
 
     Pair it with ``disable_default_eval_metric=1`` in native training.
+
+    ``n_threads``: threads evaluating the loss (all available CPUs by default).
     """
-    return XGBoostMetric(loss)
+    return XGBoostMetric(loss, n_threads=n_threads)
 
 
 def base_score(

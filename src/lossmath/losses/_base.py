@@ -32,6 +32,7 @@ import numpy as np
 from lossmath import _jit, _parallel
 from lossmath._array import get_namespace, is_numpy, numpy_errstate
 from lossmath._validation import Interval, check_finite, check_out, to_float
+from lossmath.losses._capabilities import LossCapabilities
 
 __all__ = ["Loss", "ScalarLoss"]
 
@@ -121,11 +122,13 @@ def _c_contiguous(out: Any) -> bool:
     return all(b is None or (isinstance(b, np.ndarray) and b.flags.c_contiguous) for b in outs)
 
 
-class Loss(ABC):
+class Loss(LossCapabilities, ABC):
     """Base class of every loss ``ℓ(y, z)`` with exact first and second derivatives.
 
     Subclasses are immutable (frozen dataclasses): hyper-parameters are set in
-    ``__init__`` and never change.
+    ``__init__`` and never change. What a loss declares about itself (task,
+    kinks, curvature, example targets) is defined by ``LossCapabilities``
+    (``lossmath.losses._capabilities``).
     """
 
     name: ClassVar[str]
@@ -891,7 +894,7 @@ class ScalarLoss(Loss):
                 )
             check_finite(self.name, "sample_weight", np, w)
             Interval(0.0, low_inclusive=True).check(self.name, "sample_weight", np, w)
-            if not w.sum() > 0:
+            if not w.max() > 0:  # the sum may overflow; non-negative: the same test
                 raise ValueError(f"{self.name}: sample_weight must have a positive sum")
         return y, w
 

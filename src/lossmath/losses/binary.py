@@ -19,6 +19,7 @@ import numpy as np
 from lossmath._validation import Interval, check_param
 from lossmath.links import HalfLogit, Identity, Logit
 from lossmath.losses._base import ScalarLoss
+from lossmath.losses._baselines import constant_minimiser, normalised_weights, weighted_mean
 from lossmath.losses._registry import register
 
 __all__ = ["Exponential", "Focal", "Hinge", "Logistic", "SquaredHinge"]
@@ -60,12 +61,15 @@ def _alpha_weight(alpha, y):
 class _BinaryLoss(ScalarLoss):
     """Labels ``y ∈ {0, 1}``; ``s = 2y − 1`` is the sign of the label."""
 
+    task = "binary"
     y_interval = _BINARY
 
     _link = Logit()
 
     def _class_weights(self, y, sample_weight):
         y, w = self._baseline_input(y, sample_weight)
+        # Only the ratio of the class weights matters: normalised, their sums cannot overflow.
+        w = normalised_weights(w)
         return y, w, float(np.sum(w[y == 1])), float(np.sum(w[y == 0]))
 
 
@@ -100,6 +104,8 @@ class Logistic(_BinaryLoss):
     _smooth = True
     _canonical = True
     _hessian_bound = 0.25
+    # A misclassified sample: H = σ(z)σ(−z) → 0 while |g| → 1.
+    _hessian_vanishes = True
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         p, q, t = _sigmoid_pair(xp, z)
@@ -118,7 +124,7 @@ class Logistic(_BinaryLoss):
 
     def baseline(self, y, sample_weight=None) -> float:
         y, w = self._baseline_input(y, sample_weight)
-        mean = _clip_probability(float(np.sum(w * y) / np.sum(w)))
+        mean = _clip_probability(weighted_mean(y, w))
         return math.log(mean) - math.log1p(-mean)
 
 
@@ -148,6 +154,11 @@ class Hinge(_BinaryLoss):
     _convex = True
     _smooth = False
     _hessian_bound = 0.0
+    _hessian_vanishes = True
+    _fisher_vanishes = True
+
+    def _kinks(self, y):
+        return (2 * y - 1,)
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         s = 2 * y - 1
@@ -193,6 +204,11 @@ class SquaredHinge(_BinaryLoss):
     _convex = True
     _smooth = False
     _hessian_bound = 2.0
+    # H = 0 beyond the margin, where g = 0 too; the Fisher weight is H.
+    _fisher_vanishes = True
+
+    def _kinks(self, y):
+        return (2 * y - 1,)
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         s = 2 * y - 1
@@ -294,6 +310,13 @@ class Focal(_BinaryLoss):
 
     gamma: float = 2.0
     alpha: float | None = None
+    example_params = (
+        {},
+        {"gamma": 0.0},
+        {"gamma": 0.5},
+        {"gamma": 2.0, "alpha": 0.25},
+        {"gamma": 5.0},
+    )
 
     def __post_init__(self):
         g = check_param(self.name, "gamma", self.gamma, Interval(0.0, math.inf, True))
@@ -306,6 +329,7 @@ class Focal(_BinaryLoss):
         return self.gamma == 0
 
     _smooth = True
+    _hessian_vanishes = True
 
     @property
     def canonical_link(self) -> bool:
@@ -341,6 +365,8 @@ class Focal(_BinaryLoss):
             # γL(γp − q) + (2γ+1)q grouped as q((2γ+1) − γL) + γ²Lp: the sign change
             # happens in the first bracket, one subtraction of two accurate numbers.
             h = p * qg * (q * ((2 * gm + 1) - gm * big_l) + (gm * gm) * (big_l * p))
+            # p = σ(m) underflows to 0 for m < −745, where γL may overflow: 0 · ∞.
+            h = xp.where(p > 0, h, xp.zeros_like(h))
         # The class weight multiplies each output (an exact no-op without one).
         if value:
             v = a * v
@@ -362,4 +388,8 @@ class Focal(_BinaryLoss):
     def baseline(self, y, sample_weight=None) -> float:
         y, w = self._baseline_input(y, sample_weight)
         bound = -math.log(float(np.finfo(np.float64).eps))
-        return self._baseline_root(y, w, -bound, bound)
+
+        def gradient(c: float) -> np.ndarray:
+            return self.gradient(y, np.full_like(y, c), check_input=False)
+
+        return constant_minimiser(gradient, w, -bound, bound)

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lossmath._array import float_like, tiny
+from lossmath._array import float_like, get_namespace, tiny
 from lossmath._eft import precision, two_prod
-from lossmath._validation import Interval, check_param
+from lossmath._validation import Interval, check_param, to_float
 from lossmath.links import Log
 from lossmath.losses._base import ScalarLoss
+from lossmath.losses._baselines import weighted_mean
 from lossmath.losses._registry import register
 
 __all__ = ["Gamma", "Poisson", "Tweedie"]
@@ -31,13 +32,16 @@ def _exp_of_product(xp, a: float, z):
     a_lo = float_like(xp, a - float(a_hi), z)
     prod, err = two_prod(xp.full_like(z, float(a_hi)), z, precision(xp, z))
     err = err + a_lo * z
-    # The split overflows for |z| near the top of the range, where exp is 0 or inf anyway.
-    err = xp.where(xp.isfinite(err), err, xp.zeros_like(err))
+    # |err| ≤ 2⁻⁵³ |a z| < 1e-13 wherever exp(a z) is a finite non-zero number. Beyond,
+    # err (exact, or NaN where the split overflows) is dropped: exp is 0 or inf there,
+    # and a factor 1 + err ≤ 0 would turn inf into −inf.
+    err = xp.where(xp.abs(err) < 1.0, err, xp.zeros_like(err))
     # e (1 + err), not e + e err: keeps inf (and 0) where exp over- (under-)flows.
     return xp.exp(prod) * (1 + err)
 
 
 class _LogLinkLoss(ScalarLoss):
+    task = "counts"
     _link = Log()
     _convex = True
     _smooth = True
@@ -48,7 +52,7 @@ class _LogLinkLoss(ScalarLoss):
 
     def baseline(self, y, sample_weight=None) -> float:
         y, w = self._baseline_input(y, sample_weight)
-        mean = float(np.sum(w * y) / np.sum(w))
+        mean = weighted_mean(y, w)
         if mean > 0:
             return math.log(mean)
         # All targets 0: the infimum is at −∞; here e^{a z}/a ≤ eps, within machine precision.
@@ -81,6 +85,20 @@ class Poisson(_LogLinkLoss):
     y_interval = Interval(0.0, math.inf, True)
 
     _canonical = True
+    # eᶻ ≪ y: H = eᶻ → 0 while g → −y.
+    _hessian_vanishes = True
+
+    def sqrt_hessian(self, y, z, sample_weight=None, *, check_input=True):
+        """``√(sᵢ eᶻ) = √sᵢ e^{z/2}``: finite up to ``z ≈ 1419``, where ``H`` itself
+        overflows from ``z ≈ 709.8`` on."""
+        xp = get_namespace(y, z, sample_weight)
+        z = to_float(self.name, "z", xp, z)
+        root = self.hessian_diagonal(y, 0.5 * z, check_input=check_input)
+        if sample_weight is None:
+            return root
+        # The Hessian at z = 0 is 1: this is the validated weight, in the result's dtype.
+        w = self.hessian_diagonal(y, xp.zeros_like(z), sample_weight, check_input=check_input)
+        return root * xp.sqrt(w)
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         e = xp.exp(z)
@@ -114,6 +132,8 @@ class Gamma(_LogLinkLoss):
 
     distribution = "gamma"
     y_interval = Interval(0.0, math.inf)
+    # Small y: H = y e^{−z} → 0 while g → 1.
+    _hessian_vanishes = True
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         e = xp.exp(-z)
@@ -162,6 +182,7 @@ class Tweedie(_LogLinkLoss):
 
     power: float = 1.5
     distribution = "tweedie"
+    example_params = ({}, {"power": 1.2}, {"power": 1.8})
     y_interval = Interval(0.0, math.inf, True)
 
     def __post_init__(self):
@@ -183,7 +204,8 @@ class Tweedie(_LogLinkLoss):
         # 1 − p and 2 − p are exact for p in (1, 2) (Sterbenz).
         e1 = _exp_of_product(xp, 1 - p, z)
         e2 = _exp_of_product(xp, 2 - p, z)
-        ye1 = y * e1
+        # y = 0 adds nothing, also where e^{(1−p)z} overflows (0 · ∞).
+        ye1 = xp.where(y > 0, y * e1, xp.zeros_like(e1))
         v = e2 / (2 - p) + ye1 / (p - 1) if value else None
         g = None
         if gradient:

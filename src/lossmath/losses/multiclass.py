@@ -37,7 +37,9 @@ def _exp_gap(xp, z, m):
     """``e = exp(z − m)`` with the rounding of ``z − m`` carried along (TwoSum)."""
     d, err = two_sum(z, -m)  # d + err == z − m exactly
     ed = xp.exp(d)
-    return ed + ed * err  # d ≤ 0, so no inf·0; rounds once less than ed (1 + err)
+    # d ≤ 0; ed + ed err rounds once less than ed (1 + err). Where the gap z − m
+    # overflows to −∞, err is NaN and ed = 0: the exact e is 0 then.
+    return xp.where(ed > 0, ed + ed * err, ed)
 
 
 def _complement(xp, is_max, rest, e):
@@ -86,7 +88,10 @@ def _class_weight_at(class_weight, k):
 
 def _class_terms(xp, a, z, e, s_minus, s, abar, m, log1p_rest, value, gradient, hessian):
     """Per class: the value term ``a_k (lse − z_k)``, ``g_k`` and ``H_kk``."""
-    v = a * ((m - z) + log1p_rest) if value else None
+    v = None
+    if value:
+        # A class of target weight 0 adds 0, also where its gap m − z overflows.
+        v = xp.where(a != 0, a * ((m - z) + log1p_rest), a)
     g = h = None
     if gradient or hessian:
         p = e / s
@@ -156,6 +161,10 @@ class Multinomial(Loss):
     class_weight: Any = None
     n_classes: int | None = None
     distribution = "categorical"
+    example_params = ({}, {"label_smoothing": 0.1}, {"class_weight": [1.0, 2.0, 0.5]})
+    task = "multiclass"
+    # A misclassified sample: H_kk = p_k(1 − p_k) → 0 while |g_c| → 1.
+    _hessian_vanishes = True
 
     def __post_init__(self):
         eps = check_param(
@@ -163,7 +172,16 @@ class Multinomial(Loss):
         )
         object.__setattr__(self, "label_smoothing", eps)
         if self.class_weight is not None:
-            w = np.asarray(self.class_weight, dtype=np.float64)
+            w = self.class_weight
+            if isinstance(w, str | bytes) or not all(
+                isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
+                for x in np.ravel(np.asarray(w, dtype=object))
+            ):
+                raise TypeError(
+                    f"multinomial: class_weight must be a 1-D array of K >= 2 positive "
+                    f"numbers; got {self.class_weight!r}"
+                )
+            w = np.asarray(w, dtype=np.float64)
             if w.ndim != 1 or w.size < 2:
                 raise ValueError(
                     f"multinomial: class_weight must be a 1-D array of K >= 2 weights; "
@@ -216,6 +234,8 @@ class Multinomial(Loss):
             raise ValueError(f"{self.name}: z must have shape {expected}; got {tuple(z.shape)}")
 
     def _row_tolerance(self, dtype, k: int) -> float:
+        # Rows given in float16 (eps 1e-3) sum to 1 within their own rounding, which
+        # the float32 sum of the check does not see: the tolerance is the dtype's.
         return 64 * k * float(np.finfo(np.dtype(str(dtype).split(".")[-1])).eps)
 
     def _check_labels(self, xp, y, k: int | None) -> None:
@@ -281,6 +301,11 @@ class Multinomial(Loss):
                 f"{self.name}: y must be labels (n,) or probability rows (n, K); "
                 f"got shape {tuple(y.shape)}"
             )
+
+    def example_targets(self, rng, n, dtype=None):
+        """``n`` class labels drawn uniformly from ``0 … K − 1`` (int64 by default)."""
+        y = rng.integers(0, self.n_outputs or self._example_classes, n)
+        return y if dtype is None else y.astype(dtype)
 
     # -------------------------------------------------------------------- kernel
     def _kernel(self, xp, a, z, value, gradient, hessian):
@@ -349,17 +374,45 @@ class Multinomial(Loss):
         occurs has its infimum at ``−∞``; its frequency is floored at ``eps``,
         which leaves the loss within machine precision of the infimum.
         """
-        y = np.asarray(to_float(self.name, "y", get_namespace(y), y), dtype=np.float64)
+        y = to_float(self.name, "y", get_namespace(y), y)
+        if y.ndim not in (1, 2) or y.shape[0] == 0:
+            raise ValueError(
+                f"{self.name}: y must be non-empty labels (n,) or probability rows (n, K); "
+                f"got shape {tuple(y.shape)}"
+            )
+        # Checked in its own dtype: the row sums' tolerance is that of the rows' dtype.
         self.check_target(y)
+        y = np.asarray(y, dtype=np.float64)
+        n = y.shape[0]
         if y.ndim == 1:
-            k = self.n_outputs or int(y.max()) + 1
+            k = self.n_outputs
+            if k is None:
+                k = int(y.max()) + 1
+                if k > max(n, 2):
+                    # Labels are 0 … K − 1; a label beyond the number of samples is far
+                    # more likely a wrong column than K − n classes that never occur.
+                    raise ValueError(
+                        f"{self.name}: class label {int(y.max())} in y with only {n} samples; "
+                        f"pass n_classes=K to get_loss('multinomial') for classes that "
+                        f"do not occur in y"
+                    )
             y = (y[:, None] == np.arange(k)[None, :]).astype(np.float64)
         a = self._target_weights(np, y)
-        w = np.ones(a.shape[0]) if sample_weight is None else np.asarray(sample_weight, float)
-        if w.shape != (a.shape[0],):
-            raise ValueError(
-                f"{self.name}: sample_weight must have shape ({a.shape[0]},); got {w.shape}"
-            )
+        if sample_weight is None:
+            w = np.ones(n)
+        else:
+            # The baseline is a NumPy computation whatever the input's namespace.
+            w = np.asarray(to_float(self.name, "sample_weight", np, sample_weight), np.float64)
+            if w.shape != (n,):
+                raise ValueError(
+                    f"{self.name}: sample_weight must have shape ({n},) to match y; "
+                    f"got shape {w.shape}"
+                )
+            check_finite(self.name, "sample_weight", np, w)
+            Interval(0.0, low_inclusive=True).check(self.name, "sample_weight", np, w)
+            if not w.max() > 0:
+                raise ValueError(f"{self.name}: sample_weight must have a positive sum")
+            w = w / w.max()  # the frequencies' sums cannot overflow
         freq = w @ a
         freq = freq / freq.sum()
         log_pi = np.log(np.maximum(freq, np.finfo(np.float64).eps))

@@ -21,6 +21,7 @@ from lossmath._eft import two_sum
 from lossmath._validation import Interval, check_param
 from lossmath.links import Identity
 from lossmath.losses._base import ScalarLoss
+from lossmath.losses._baselines import constant_minimiser, normalised_weights, weighted_mean
 from lossmath.losses._registry import register
 
 __all__ = ["AbsoluteError", "Huber", "LogCosh", "PseudoHuber", "Quantile", "SquaredError"]
@@ -29,6 +30,7 @@ __all__ = ["AbsoluteError", "Huber", "LogCosh", "PseudoHuber", "Quantile", "Squa
 class _RegressionLoss(ScalarLoss):
     """Identity link, ``y`` any finite real, a constant Fisher information."""
 
+    task = "regression"
     _link = Identity()
     _convex = True
 
@@ -40,7 +42,11 @@ class _RegressionLoss(ScalarLoss):
 
     def baseline(self, y, sample_weight=None) -> float:
         y, w = self._baseline_input(y, sample_weight)
-        return self._baseline_root(y, w, float(np.min(y)), float(np.max(y)))
+
+        def gradient(c: float) -> np.ndarray:
+            return self.gradient(y, np.full_like(y, c), check_input=False)
+
+        return constant_minimiser(gradient, w, float(np.min(y)), float(np.max(y)))
 
 
 def _weighted_quantile(y: np.ndarray, w: np.ndarray, q: float) -> float:
@@ -49,7 +55,7 @@ def _weighted_quantile(y: np.ndarray, w: np.ndarray, q: float) -> float:
     That point minimises the weighted pinball loss ``Σ wᵢ ρ_q(yᵢ − c)``.
     """
     order = np.argsort(y, kind="stable")
-    cum = np.cumsum(w[order])
+    cum = np.cumsum(normalised_weights(w)[order])  # no overflow to inf
     i = int(np.searchsorted(cum, q * cum[-1], side="left"))
     return float(y[order][min(i, y.size - 1)])
 
@@ -88,7 +94,7 @@ class SquaredError(_RegressionLoss):
 
     def baseline(self, y, sample_weight=None) -> float:
         y, w = self._baseline_input(y, sample_weight)
-        return float(np.sum(w * y) / np.sum(w))
+        return weighted_mean(y, w)
 
 
 @register("absolute_error")
@@ -115,6 +121,10 @@ class AbsoluteError(_RegressionLoss):
 
     _smooth = False
     _hessian_bound = 0.0
+    _hessian_vanishes = True
+
+    def _kinks(self, y):
+        return (y,)
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         r = z - y
@@ -160,6 +170,7 @@ class Huber(_RegressionLoss):
 
     delta: float = 1.0
     distribution = "huber"
+    example_params = ({}, {"delta": 0.25}, {"delta": 3.0})
 
     def __post_init__(self):
         d = check_param(self.name, "delta", self.delta, Interval(0.0, math.inf))
@@ -167,6 +178,10 @@ class Huber(_RegressionLoss):
 
     _smooth = False
     _hessian_bound = 1.0
+    _hessian_vanishes = True
+
+    def _kinks(self, y):
+        return (y - self.delta, y + self.delta)
 
     @cached_property
     def _fisher_information(self) -> float:
@@ -186,6 +201,37 @@ class Huber(_RegressionLoss):
         if hessian:
             h = float_like(xp, inner, z)
         return v, g, h
+
+
+def _pseudo_huber_small_delta_information(d: float) -> float:
+    r"""``E[H]`` of the pseudo-Huber density for small ``δ`` (about ``δ²``).
+
+    With ``r = δ sinh u`` the density's normaliser is ``2δ e^{x} K₁(x)``,
+    ``x = δ²`` (a modified Bessel function, exactly) and ``E[H]`` is
+
+    .. math::
+
+        \frac{\int_0^∞ \operatorname{sech}^2 u\; e^{-2x \sinh^2(u/2)}\,du}{e^{x} K_1(x)},
+
+    whose integrand is smooth and bounded by ``sech² u``: quadrature of the
+    original form on ``r`` loses everything to the density's width ``~1/δ²``
+    (it returned negative weights for ``δ ≤ 10⁻⁶``).
+    """
+    from scipy.integrate import quad
+    from scipy.special import kve
+
+    x = d * d
+    if x == 0:
+        return 0.0  # E[H] ≈ δ² underflows
+
+    def integrand(u: float) -> float:
+        if u > 350:
+            return 0.0  # sech² u < e^{−700}
+        e = math.exp(-2 * u)
+        return 4 * e / ((1 + e) * (1 + e)) * math.exp(-2 * x * math.sinh(0.5 * u) ** 2)
+
+    num = quad(integrand, 0, math.inf, epsabs=0, epsrel=1e-13, limit=200)[0]
+    return max(0.0, float(num / kve(1, x)))
 
 
 @register("pseudo_huber")
@@ -218,6 +264,7 @@ class PseudoHuber(_RegressionLoss):
 
     delta: float = 1.0
     distribution = "hyperbolic"
+    example_params = ({}, {"delta": 0.3}, {"delta": 5.0})
 
     def __post_init__(self):
         d = check_param(self.name, "delta", self.delta, Interval(0.0, math.inf))
@@ -225,12 +272,15 @@ class PseudoHuber(_RegressionLoss):
 
     _smooth = True
     _hessian_bound = 1.0
+    _hessian_vanishes = True
 
     @cached_property
     def _fisher_information(self) -> float:
         from scipy.integrate import quad
 
         d = self.delta
+        if d < 1e-3:
+            return _pseudo_huber_small_delta_information(d)
 
         def density(r: float) -> float:
             t = r / d
@@ -244,8 +294,15 @@ class PseudoHuber(_RegressionLoss):
     def _kernel(self, xp, y, z, value, gradient, hessian):
         r = z - y
         s = xp.hypot(xp.ones_like(r), r / self.delta)  # √(1 + t²)
-        v = r * (r / (1 + s)) if value else None
-        g = r / s if gradient else None
+        # Where t = r/δ overflows (r itself may): ℓ = δ|r| − δ² and g = δ sign r to
+        # double precision; δ|r| as 2δ |z/2 − y/2|, finite wherever δ|r| is.
+        near = xp.isfinite(s)
+        v = g = None
+        if value:
+            far = (2 * self.delta) * xp.abs(0.5 * z - 0.5 * y)
+            v = xp.where(near, r * (r / (1 + s)), far)
+        if gradient:
+            g = xp.where(near, r / s, self.delta * xp.sign(r))
         h = None
         if hessian:
             u = 1 / s
@@ -282,6 +339,7 @@ class LogCosh(_RegressionLoss):
 
     _smooth = True
     _hessian_bound = 1.0
+    _hessian_vanishes = True
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         r = z - y
@@ -333,6 +391,7 @@ class Quantile(_RegressionLoss):
 
     quantile: float = 0.5
     distribution = "asymmetric_laplace"
+    example_params = ({}, {"quantile": 0.1}, {"quantile": 0.9})
 
     def __post_init__(self):
         q = check_param(self.name, "quantile", self.quantile, Interval(0.0, 1.0))
@@ -340,6 +399,10 @@ class Quantile(_RegressionLoss):
 
     _smooth = False
     _hessian_bound = 0.0
+    _hessian_vanishes = True
+
+    def _kinks(self, y):
+        return (y,)
 
     @property
     def _fisher_information(self) -> float:

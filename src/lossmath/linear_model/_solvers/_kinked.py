@@ -59,13 +59,6 @@ MAX_DENSE_ENTRIES = 200_000_000
 #: Levels ``τ ∈ {0, 1}`` (hinge) are moved this far inside for the interior start.
 _TAU_MARGIN = 1e-6
 
-#: Where the kink of each piecewise-linear loss sits, as a function of ``y``.
-_KINKS = {
-    "absolute_error": lambda y: y,
-    "quantile": lambda y: y,
-    "hinge": lambda y: 2.0 * y - 1.0,
-}
-
 
 def is_kinked(loss) -> bool:
     """Whether ``loss`` is piecewise linear (not smooth, zero curvature)."""
@@ -75,12 +68,13 @@ def is_kinked(loss) -> bool:
 def _kinks(obj):
     """``(κ, a⁻, a⁺, ℓ(κ))`` per sample, slopes read off the loss's gradient."""
     loss, y = obj.loss, np.asarray(obj.y, float)
-    if loss.name not in _KINKS:
+    kinks = loss.kinks(y)  # declared by the loss, as functions of y
+    if len(kinks) != 1:
         raise NotImplementedError(
-            f"solve: no exact method for the non-smooth loss {loss.name!r} "
-            f"(known: {', '.join(sorted(_KINKS))})"
+            f"solve: no exact method for the non-smooth loss {loss.name!r}, which declares "
+            f"{len(kinks)} kinks per sample (one is needed)"
         )
-    kappa = _KINKS[loss.name](y)
+    kappa = np.asarray(kinks[0], float)
     lo = loss.gradient(y, kappa - 1.0, check_input=False)
     hi = loss.gradient(y, kappa + 1.0, check_input=False)
     v0 = loss.value(y, kappa, check_input=False)

@@ -1,0 +1,239 @@
+"""Regression tests of the losses at the edges of the float range and of their input:
+baselines, overflow of intermediates, validation of the multinomial's inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lossmath import get_loss
+
+# ----------------------------------------------------------------- multinomial baseline
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        ([1.0, -5.0, 1.0, 1.0], r"multinomial: sample_weight must be >= 0"),
+        ([1.0, np.nan, 1.0, 1.0], r"multinomial: sample_weight must be finite"),
+        ([1.0, np.inf, 1.0, 1.0], r"multinomial: sample_weight must be finite"),
+        ([0.0, 0.0, 0.0, 0.0], r"multinomial: sample_weight must have a positive sum"),
+        ([1.0, 1.0], r"multinomial: sample_weight must have shape \(4,\)"),
+    ],
+)
+def test_multinomial_baseline_checks_its_weights(weights, message):
+    with pytest.raises(ValueError, match=message):
+        get_loss("multinomial").baseline(np.array([0, 1, 2, 0]), np.array(weights))
+
+
+def test_multinomial_baseline_refuses_labels_outside_the_classes():
+    loss = get_loss("multinomial")
+    with pytest.raises(ValueError, match=r"multinomial: class label 1000000000 in y"):
+        loss.baseline(np.array([0, 1, 1e9, 0]))  # would allocate 4e9 one-hot entries
+    with pytest.raises(ValueError, match=r"multinomial: y \(class labels\) must lie in"):
+        get_loss("multinomial", n_classes=3).baseline(np.array([0, 1, 3]))
+    with pytest.raises(TypeError, match="multinomial: sample_weight must be a real numeric"):
+        loss.baseline(np.array([0, 1]), "ab")
+    # Classes that never occur, declared: fine.
+    c = get_loss("multinomial", n_classes=5).baseline(np.array([0, 1]))
+    assert c.shape == (5,)
+
+
+def test_multinomial_baseline_with_huge_weights_is_that_of_unit_weights():
+    loss = get_loss("multinomial")
+    y = np.array([0, 1, 2, 0, 2])
+    np.testing.assert_allclose(loss.baseline(y, np.full(5, 1e308)), loss.baseline(y), rtol=1e-15)
+
+
+def test_multinomial_accepts_float16_rows_summing_to_one_in_float16():
+    rng = np.random.default_rng(0)
+    rows = rng.dirichlet(np.ones(7), 50).astype(np.float16)
+    assert np.abs(rows.astype(np.float64).sum(axis=1) - 1).max() > 1e-6  # float16 rounding
+    loss = get_loss("multinomial")
+    c = loss.baseline(rows)
+    assert np.all(np.isfinite(c))
+    assert np.all(np.isfinite(loss.value(rows, np.zeros((50, 7)))))
+
+
+@pytest.mark.parametrize("bad", ["abc", ["a", "b"], [1.0, None]])
+def test_multinomial_class_weight_of_non_numbers_is_a_clear_error(bad):
+    with pytest.raises(TypeError, match="multinomial: class_weight must be a 1-D array"):
+        get_loss("multinomial", class_weight=bad)
+
+
+# ---------------------------------------------------------------------- baselines
+
+
+@pytest.mark.parametrize("name", ["huber", "log_cosh", "pseudo_huber"])
+def test_robust_baselines_on_wide_range_targets(name):
+    loss = get_loss(name)
+    y = np.array([-1e308, 1e308, 3.0, 1e300, -2.0])
+    c = loss.baseline(y)
+    assert np.isfinite(c)
+    # The weighted mean gradient changes sign at c (a minimiser of the convex loss).
+    step = 1e-6 * max(1.0, abs(c))
+    assert loss.gradient(y, np.full(5, c - step)).sum() <= 0
+    assert loss.gradient(y, np.full(5, c + step)).sum() >= 0
+
+
+@pytest.mark.parametrize("name", ["huber", "log_cosh", "pseudo_huber", "focal"])
+def test_robust_baselines_are_the_root_of_the_mean_gradient(name):
+    rng = np.random.default_rng(4)
+    loss = get_loss(name)
+    y = loss.example_targets(rng, 50)
+    w = rng.uniform(0.1, 2.0, 50)
+    c = loss.baseline(y, w)
+    # Adjacent floats around c bracket the sign change.
+    lo, hi = np.nextafter(c, -np.inf), np.nextafter(c, np.inf)
+    g = lambda t: float(np.sum(loss.gradient(y, np.full(50, t), w)))  # noqa: E731
+    assert g(lo) <= abs(g(c)) + 1e-13
+    assert g(hi) >= -abs(g(c)) - 1e-13
+
+
+@pytest.mark.parametrize("name", ["poisson", "gamma", "tweedie", "squared_error"])
+def test_mean_baselines_do_not_overflow(name):
+    loss = get_loss(name)
+    y = np.array([1e308, 1e308, 5.0])
+    c = loss.baseline(y)
+    expected = 2 / 3 * 1e308 + 5 / 3
+    if name == "squared_error":
+        np.testing.assert_allclose(c, expected, rtol=1e-15)
+    else:
+        np.testing.assert_allclose(c, np.log(expected), rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "name", ["logistic", "hinge", "squared_hinge", "exponential", "focal", "absolute_error"]
+)
+def test_baselines_with_huge_weights_equal_those_with_unit_weights(name):
+    loss = get_loss(name)
+    y = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+    assert loss.baseline(y, np.full(5, 1e308)) == pytest.approx(loss.baseline(y), rel=1e-15)
+
+
+# ------------------------------------------------------------- extreme finite scores
+
+
+def test_poisson_sqrt_hessian_where_the_hessian_overflows():
+    loss = get_loss("poisson")
+    s = loss.sqrt_hessian(np.array([1.0]), np.array([800.0]))
+    np.testing.assert_allclose(s, [5.221469689764144e173], rtol=4e-16)
+    s = loss.sqrt_hessian(np.array([1.0, 1.0]), np.array([800.0, 2.0]), np.array([4.0, 0.0]))
+    np.testing.assert_allclose(s, [2 * 5.221469689764144e173, 0.0], rtol=4e-16)
+    with pytest.raises(ValueError, match="poisson: sample_weight must be >= 0"):
+        loss.sqrt_hessian(np.array([1.0]), np.array([1.0]), np.array([-1.0]))
+
+
+def test_focal_hessian_at_extreme_scores_is_finite():
+    for gamma in (0.5, 2.0, 5.0):
+        loss = get_loss("focal", gamma=gamma)
+        h = loss.hessian(np.array([1.0, 0.0, 1.0]), np.array([-1e308, 1e308, 1e308]))
+        assert np.all(np.isfinite(h))
+
+
+def test_pseudo_huber_at_residuals_beyond_the_float_range():
+    loss = get_loss("pseudo_huber")
+    y, z = np.array([-1e308, 1e308]), np.array([1e308, -1e308])
+    np.testing.assert_array_equal(loss.gradient(y, z), [1.0, -1.0])
+    np.testing.assert_array_equal(loss.value(y, z), [np.inf, np.inf])  # δ|r| overflows
+    np.testing.assert_array_equal(loss.hessian(y, z), [0.0, 0.0])
+    small = get_loss("pseudo_huber", delta=1e-8)
+    # |r/δ| overflows, |r| does not: ℓ = δ|r| − δ², g = δ sign r.
+    np.testing.assert_allclose(small.value(np.zeros(1), np.array([1e301])), [1e293], rtol=1e-15)
+    np.testing.assert_allclose(small.gradient(np.zeros(1), np.array([-1e301])), [-1e-8])
+    v = small.value(np.array([-1e308]), np.array([1e308]))
+    np.testing.assert_allclose(v, [2e300], rtol=1e-15)
+
+
+@pytest.mark.parametrize("delta", [1e-8, 1e-6, 1e-4, 1e-200])
+def test_pseudo_huber_fisher_weight_is_non_negative_for_small_delta(delta):
+    f = get_loss("pseudo_huber", delta=delta).fisher_diagonal(np.zeros(1), np.ones(1))
+    assert f[0] >= 0
+    # E[H] ≈ δ² for small δ (the density is ∝ e^{−δ|r|}, H = (δ/|r|)³ beyond δ).
+    np.testing.assert_allclose(f, [delta * delta], rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tweedie_at_extreme_scores_is_positive_infinity_not_negative(dtype):
+    loss = get_loss("tweedie", power=1.99)
+    top = np.finfo(dtype).max
+    y = np.array([1.0, 1.0, 0.0], dtype)
+    z = np.array([-top, top, top], dtype)
+    v, _, h = loss.value_gradient_hessian(y, z)
+    assert np.all(v == np.inf)
+    assert np.all(h == np.inf)
+    rng = np.random.default_rng(5)
+    z = (rng.choice([-1, 1], 200) * 10.0 ** rng.uniform(2, np.log10(top), 200)).astype(dtype)
+    y = np.ones(200, dtype)
+    assert np.all(loss.hessian(y, z) >= 0)
+    assert np.all(loss.value(y, z) >= 0)
+
+
+def test_multinomial_hessian_and_fisher_where_the_logit_spread_overflows():
+    loss = get_loss("multinomial")
+    z = np.array([[-1e308, 1e308, 0.0], [1e308, -1e308, -1e308]])
+    y = np.array([1, 0])
+    for result in (
+        loss.hessian(y, z),
+        loss.fisher_diagonal(y, z),
+        loss.hessian_diagonal(y, z),
+        loss.value(y, z),
+        loss.gradient(y, z),
+        loss.sqrt_hessian(y, z),
+    ):
+        assert np.all(np.isfinite(result))
+    np.testing.assert_array_equal(loss.value(y, z), [0.0, 0.0])
+    np.testing.assert_array_equal(loss.gradient(np.array([0, 1]), z)[0], [-1.0, 1.0, 0.0])
+
+
+# ------------------------------------------------------ compiled loop and NumPy kernel
+
+_EXTREME = np.array([-1e308, -3e300, -800.0, -1.0, 0.0, 2.0, 750.0, 3e300, 1e308])
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        get_loss("pseudo_huber"),
+        get_loss("pseudo_huber", delta=1e-8),
+        get_loss("focal", gamma=5.0),
+        get_loss("tweedie", power=1.99),
+        get_loss("multinomial"),
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_changed_kernels_agree_compiled_and_as_numpy(monkeypatch, loss, dtype):
+    """Where a kernel was changed for extreme scores, the compiled loop (numba) and
+    the NumPy expressions (``LOSSMATH_JIT=0``) give the same infinities and zeros,
+    and values within the few ulps of their different ``exp`` / ``log1p``."""
+    from lossmath import _jit
+
+    rng = np.random.default_rng(6)
+    n = 300
+    top = float(np.finfo(dtype).max)
+    extreme = np.clip(_EXTREME, -top, top)  # float32: its own extremes
+    z = rng.choice(extreme, n).astype(dtype)
+    if loss.n_outputs != 1:
+        z = np.column_stack([z, rng.choice(extreme, n), rng.normal(0, 3, n)]).astype(dtype)
+        y = rng.integers(0, 3, n)
+    elif loss.task == "binary":
+        y = rng.integers(0, 2, n).astype(dtype)
+    elif loss.task == "counts":
+        y = rng.choice([0.0, 1.0, top], n).astype(dtype)
+    else:
+        y = rng.choice(extreme, n).astype(dtype)
+    methods = ("value", "gradient", "hessian_diagonal", "fisher_diagonal")
+    compiled = [getattr(loss, m)(y, z) for m in methods]
+    monkeypatch.setattr(_jit, "available", lambda: False)
+    # The NumPy route rounds float64 results to float32 with a cast that warns where
+    # they overflow to inf (as they must).
+    with np.errstate(over="ignore"):
+        plain = [getattr(loss, m)(y, z) for m in methods]
+    for m, a, b in zip(methods, compiled, plain, strict=True):
+        assert a.dtype == b.dtype
+        assert not np.any(np.isnan(a)), m
+        assert not np.any(np.isnan(b)), m
+        np.testing.assert_array_equal(np.isinf(a), np.isinf(b), err_msg=m)
+        np.testing.assert_array_equal(a == 0, b == 0, err_msg=m)
+        np.testing.assert_allclose(a, b, rtol=8 * np.finfo(dtype).eps, atol=0, err_msg=m)
