@@ -13,12 +13,11 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import mpmath
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 from lossmath.activations import (
     GELU,
@@ -35,6 +34,12 @@ from lossmath.activations import (
     swish,
 )
 from lossmath.checking import REFERENCE_DPS, exact, ulp_error
+
+
+def _torch():
+    """PyTorch, an optional backend: the tests that need it skip without it."""
+    return pytest.importorskip("torch")
+
 
 MAX_ULPS = 16
 
@@ -96,7 +101,7 @@ class Reference:
     d1: Real
     d2: Real
     terms: dict[int, Terms] = dataclasses.field(default_factory=dict)
-    torch_fn: Callable[[torch.Tensor], torch.Tensor] | None = None
+    torch_fn: Callable[[Any], Any] | None = None  # on torch tensors (torch imported lazily)
 
     def order(self, k: int) -> Real:
         return (self.value, self.d1, self.d2)[k]
@@ -111,20 +116,22 @@ def _reference(act: Activation) -> Reference:
         def d1(x):
             return _sig(x) * _sig(-x)
 
-        return Reference(_sig, d1, lambda x: d1(x) * (_sig(-x) - _sig(x)), torch_fn=torch.sigmoid)
+        return Reference(
+            _sig, d1, lambda x: d1(x) * (_sig(-x) - _sig(x)), torch_fn=lambda t: _torch().sigmoid(t)
+        )
     if name == "tanh":
         return Reference(
             mpmath.tanh,
             lambda x: _sech2(x),
             lambda x: -2 * mpmath.tanh(x) * _sech2(x),
-            torch_fn=torch.tanh,
+            torch_fn=lambda t: _torch().tanh(t),
         )
     if name == "relu":
         return Reference(
             lambda x: max(x, zero),
             lambda x: mpmath.mpf(1 if x > 0 else 0),
             lambda x: zero,
-            torch_fn=torch.relu,
+            torch_fn=lambda t: _torch().relu(t),
         )
     if name == "leaky_relu":
         a = exact(act.negative_slope)
@@ -132,7 +139,7 @@ def _reference(act: Activation) -> Reference:
             lambda x: x if x > 0 else a * x,
             lambda x: mpmath.mpf(1) if x > 0 else a,
             lambda x: zero,
-            torch_fn=lambda t: F.leaky_relu(t, act.negative_slope),
+            torch_fn=lambda t: _torch().nn.functional.leaky_relu(t, act.negative_slope),
         )
     if name == "softplus":
         b = exact(act.beta)
@@ -146,7 +153,7 @@ def _reference(act: Activation) -> Reference:
             value,
             lambda x: _sig(b * x),
             lambda x: b * _sig(b * x) * _sig(-b * x),
-            torch_fn=lambda t: F.softplus(t, beta=act.beta),
+            torch_fn=lambda t: _torch().nn.functional.softplus(t, beta=act.beta),
         )
     if name == "swish":
         b = exact(act.beta)
@@ -165,14 +172,14 @@ def _reference(act: Activation) -> Reference:
             lambda x: sum(d1_terms(x)),
             lambda x: sum(d2_terms(x)),
             terms={1: d1_terms, 2: d2_terms},
-            torch_fn=lambda t: t * torch.sigmoid(act.beta * t),
+            torch_fn=lambda t: t * _torch().sigmoid(act.beta * t),
         )
     if name == "gelu" and act.approximate == "none":
         return Reference(
             lambda x: x * _ncdf(x),
             lambda x: _ncdf(x) + x * _npdf(x),
             lambda x: _npdf(x) * (2 - x**2),
-            torch_fn=lambda t: F.gelu(t, approximate="none"),
+            torch_fn=lambda t: _torch().nn.functional.gelu(t, approximate="none"),
         )
     if name == "gelu" and act.approximate == "tanh":
         k = mpmath.sqrt(2 / mpmath.pi)
@@ -207,7 +214,7 @@ def _reference(act: Activation) -> Reference:
             lambda x: sum(d1_terms(x)),
             lambda x: sum(d2_terms(x)),
             terms={1: d1_terms, 2: d2_terms},
-            torch_fn=lambda t: F.gelu(t, approximate="tanh"),
+            torch_fn=lambda t: _torch().nn.functional.gelu(t, approximate="tanh"),
         )
     raise KeyError(f"no reference for {act!r}")
 
@@ -296,7 +303,7 @@ def _exact(case: int, dtype: type, order: int) -> tuple[list, list | None]:
 def test_ulp_error_against_mpmath(case, order, dtype, backend):
     act = CASES[case]
     xs = _points(case, dtype)
-    x_in = xs if backend == "numpy" else torch.from_numpy(xs)
+    x_in = xs if backend == "numpy" else _torch().from_numpy(xs)
     computed = np.asarray(_evaluate(act, order, x_in))
     reference, scale = _exact(case, dtype, order)
     errors = ulp_error(computed, reference, dtype, scale)
@@ -347,6 +354,7 @@ def test_derivatives_match_finite_differences(act):
 
 @pytest.mark.parametrize("act", CASES, ids=_id)
 def test_derivatives_match_torch_autodiff(act):
+    torch = _torch()
     f = _reference(act).torch_fn
     x = torch.from_numpy(np.random.default_rng(11).uniform(-5.0, 5.0, 100))
     d1 = torch.func.vmap(torch.func.grad(f))(x)
@@ -375,6 +383,12 @@ def test_dtypes_and_namespaces_are_preserved(act, order):
         assert isinstance(out, np.ndarray)
         assert out.dtype == dtype
         assert out.shape == np.shape(x)
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=ORDER_NAMES)
+@pytest.mark.parametrize("act", CASES, ids=_id)
+def test_torch_dtypes_are_preserved(act, order):
+    torch = _torch()
     for dtype in (torch.float32, torch.float64):
         t = torch.tensor([[-2.0, 0.5], [1.5, 3.0]], dtype=dtype)
         out = _evaluate(act, order, t)
