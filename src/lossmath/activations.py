@@ -35,6 +35,7 @@ Design note — why the formulas look the way they do:
 from __future__ import annotations
 
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -180,7 +181,10 @@ class Activation(ABC):
         dtype = x.dtype
         work = self._working_dtype(xp, dtype)
         if work != dtype:
-            x = xp.astype(x, work)
+            with warnings.catch_warnings():
+                # JAX without x64 keeps float32 and says so; the result is the same dtype.
+                warnings.simplefilter("ignore", UserWarning)
+                x = xp.astype(x, work)
         with numpy_errstate():
             out = formula(xp, x)
             # Rounding the wider result back may overflow to inf, as the exact value does.
@@ -457,6 +461,11 @@ def _times_beta(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
     p = precision(xp, x)
     small = xp.abs(u) <= _V_CLIP
     x_small = xp.where(small, x, 0.0)
+    if beta >= 2.0**512:
+        # β's Veltkamp halves would round past the largest float; |x| ≤ 4096/β is tiny
+        # wherever the correction counts, so (x·2^64)(β·2^−64) is the same product.
+        _, u_lo = mul_const(x_small * 2.0**64, const(Fraction(beta) / 2**64, p), p)
+        return u, xp.where(small, u_lo, 0.0)
     _, u_lo = mul_const(x_small, const(Fraction(beta), p), p)
     if beta < 1.0:
         # With β < 1, |x| may exceed max/2^⌈p/2⌉ where |βx| is small, and Veltkamp's
