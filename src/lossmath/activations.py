@@ -461,8 +461,8 @@ def _times_beta(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
     p = precision(xp, x)
     small = xp.abs(u) <= _V_CLIP
     x_small = xp.where(small, x, 0.0)
-    if beta >= 2.0**512:
-        # β's Veltkamp halves would round past the largest float; |x| ≤ 4096/β is tiny
+    if beta >= float(xp.finfo(x.dtype).max) * 2.0**-32:
+        # β's Veltkamp halves could round past the largest float; |x| ≤ 4096/β is tiny
         # wherever the correction counts, so (x·2^64)(β·2^−64) is the same product.
         _, u_lo = mul_const(x_small * 2.0**64, const(Fraction(beta) / 2**64, p), p)
         return u, xp.where(small, u_lo, 0.0)

@@ -190,6 +190,7 @@ def check_xlogy(data):
     shape = data.draw(st.sampled_from([(), (3,), (2, 3)]), label="shape")
     x = data.draw(arrays(dtypes=dtypes, shape=shape), label="x")
     y = data.draw(arrays(dtypes=[x.dtype.name], shape=shape, low=0.0), label="y")
+    x, y = flush_subnormals(x, backend), flush_subnormals(y, backend)
     xb, yb = to_backend(x, backend), to_backend(y, backend)
     out = special.xlogy(xb, yb)
     dtype = result_dtype(x.dtype.name)
@@ -279,6 +280,8 @@ def check_activation(data):
     act = data.draw(activation_objects(), label="activation")
     order = data.draw(st.sampled_from(range(3)), label="order")
     backend, x, xb = _draw_input(data)
+    if backend == "jax" and not 2.0**-100 <= getattr(act, "beta", 1.0) <= 2.0**100:
+        return  # JAX without x64 has no float64 to hold a β beyond float32's range
     before = snapshot(xb)
     out = getattr(act, ORDERS[order])(xb)
     dtype = result_dtype(x.dtype.name)
