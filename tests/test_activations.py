@@ -13,12 +13,11 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import mpmath
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 from lossmath.activations import (
     GELU,
@@ -35,6 +34,12 @@ from lossmath.activations import (
     swish,
 )
 from lossmath.checking import REFERENCE_DPS, exact, ulp_error
+
+
+def _torch():
+    """PyTorch, an optional backend: the tests that need it skip without it."""
+    return pytest.importorskip("torch")
+
 
 MAX_ULPS = 16
 
@@ -96,7 +101,7 @@ class Reference:
     d1: Real
     d2: Real
     terms: dict[int, Terms] = dataclasses.field(default_factory=dict)
-    torch_fn: Callable[[torch.Tensor], torch.Tensor] | None = None
+    torch_fn: Callable[[Any], Any] | None = None  # on torch tensors (torch imported lazily)
 
     def order(self, k: int) -> Real:
         return (self.value, self.d1, self.d2)[k]
@@ -111,20 +116,22 @@ def _reference(act: Activation) -> Reference:
         def d1(x):
             return _sig(x) * _sig(-x)
 
-        return Reference(_sig, d1, lambda x: d1(x) * (_sig(-x) - _sig(x)), torch_fn=torch.sigmoid)
+        return Reference(
+            _sig, d1, lambda x: d1(x) * (_sig(-x) - _sig(x)), torch_fn=lambda t: _torch().sigmoid(t)
+        )
     if name == "tanh":
         return Reference(
             mpmath.tanh,
             lambda x: _sech2(x),
             lambda x: -2 * mpmath.tanh(x) * _sech2(x),
-            torch_fn=torch.tanh,
+            torch_fn=lambda t: _torch().tanh(t),
         )
     if name == "relu":
         return Reference(
             lambda x: max(x, zero),
             lambda x: mpmath.mpf(1 if x > 0 else 0),
             lambda x: zero,
-            torch_fn=torch.relu,
+            torch_fn=lambda t: _torch().relu(t),
         )
     if name == "leaky_relu":
         a = exact(act.negative_slope)
@@ -132,7 +139,7 @@ def _reference(act: Activation) -> Reference:
             lambda x: x if x > 0 else a * x,
             lambda x: mpmath.mpf(1) if x > 0 else a,
             lambda x: zero,
-            torch_fn=lambda t: F.leaky_relu(t, act.negative_slope),
+            torch_fn=lambda t: _torch().nn.functional.leaky_relu(t, act.negative_slope),
         )
     if name == "softplus":
         b = exact(act.beta)
@@ -146,7 +153,7 @@ def _reference(act: Activation) -> Reference:
             value,
             lambda x: _sig(b * x),
             lambda x: b * _sig(b * x) * _sig(-b * x),
-            torch_fn=lambda t: F.softplus(t, beta=act.beta),
+            torch_fn=lambda t: _torch().nn.functional.softplus(t, beta=act.beta),
         )
     if name == "swish":
         b = exact(act.beta)
@@ -165,14 +172,14 @@ def _reference(act: Activation) -> Reference:
             lambda x: sum(d1_terms(x)),
             lambda x: sum(d2_terms(x)),
             terms={1: d1_terms, 2: d2_terms},
-            torch_fn=lambda t: t * torch.sigmoid(act.beta * t),
+            torch_fn=lambda t: t * _torch().sigmoid(act.beta * t),
         )
     if name == "gelu" and act.approximate == "none":
         return Reference(
             lambda x: x * _ncdf(x),
             lambda x: _ncdf(x) + x * _npdf(x),
             lambda x: _npdf(x) * (2 - x**2),
-            torch_fn=lambda t: F.gelu(t, approximate="none"),
+            torch_fn=lambda t: _torch().nn.functional.gelu(t, approximate="none"),
         )
     if name == "gelu" and act.approximate == "tanh":
         k = mpmath.sqrt(2 / mpmath.pi)
@@ -207,7 +214,7 @@ def _reference(act: Activation) -> Reference:
             lambda x: sum(d1_terms(x)),
             lambda x: sum(d2_terms(x)),
             terms={1: d1_terms, 2: d2_terms},
-            torch_fn=lambda t: F.gelu(t, approximate="tanh"),
+            torch_fn=lambda t: _torch().nn.functional.gelu(t, approximate="tanh"),
         )
     raise KeyError(f"no reference for {act!r}")
 
@@ -296,7 +303,7 @@ def _exact(case: int, dtype: type, order: int) -> tuple[list, list | None]:
 def test_ulp_error_against_mpmath(case, order, dtype, backend):
     act = CASES[case]
     xs = _points(case, dtype)
-    x_in = xs if backend == "numpy" else torch.from_numpy(xs)
+    x_in = xs if backend == "numpy" else _torch().from_numpy(xs)
     computed = np.asarray(_evaluate(act, order, x_in))
     reference, scale = _exact(case, dtype, order)
     errors = ulp_error(computed, reference, dtype, scale)
@@ -347,6 +354,7 @@ def test_derivatives_match_finite_differences(act):
 
 @pytest.mark.parametrize("act", CASES, ids=_id)
 def test_derivatives_match_torch_autodiff(act):
+    torch = _torch()
     f = _reference(act).torch_fn
     x = torch.from_numpy(np.random.default_rng(11).uniform(-5.0, 5.0, 100))
     d1 = torch.func.vmap(torch.func.grad(f))(x)
@@ -375,6 +383,12 @@ def test_dtypes_and_namespaces_are_preserved(act, order):
         assert isinstance(out, np.ndarray)
         assert out.dtype == dtype
         assert out.shape == np.shape(x)
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=ORDER_NAMES)
+@pytest.mark.parametrize("act", CASES, ids=_id)
+def test_torch_dtypes_are_preserved(act, order):
+    torch = _torch()
     for dtype in (torch.float32, torch.float64):
         t = torch.tensor([[-2.0, 0.5], [1.5, 3.0]], dtype=dtype)
         out = _evaluate(act, order, t)
@@ -449,3 +463,117 @@ def test_registry():
 def test_activations_are_immutable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         Softplus().beta = 2.0
+
+
+# --------------------------------------------------------------------------
+# Extreme hyper-parameters, float16, byte order, bad input (regressions)
+# --------------------------------------------------------------------------
+
+EXTREME_BETA_POINTS = {
+    np.float64: [0.0, 5e-324, 1e-300, 1e-30, 1.0, 30.0, 1e30, 1e300, 1e303, 1.7976931348623157e308],
+    np.float32: [0.0, 1.4e-45, 1e-30, 1e-5, 1.0, 30.0, 1e5, 1e30, 3.4028235e38],
+}
+
+
+@pytest.mark.slow  # a minute: mpmath at 400 digits on exp(±10^5)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("order", ORDERS, ids=ORDER_NAMES)
+@pytest.mark.parametrize("beta", [5e-324, 1e-300, 1e-100, 1e-30, 1e30, 1e100, 1e300, 1.7e308])
+@pytest.mark.parametrize("cls", [Softplus, Swish])
+def test_extreme_beta_against_mpmath(cls, beta, order, dtype):
+    # Regression: β·x's error-free product split x and overflowed (NaN for
+    # β = 1e-300, x = 1e301), β beyond float32's range gave 0·inf, and swish''
+    # formed β·(2 + |u|) before multiplying by e^{-|u|}.
+    act = cls(beta=beta)
+    pts = np.array(EXTREME_BETA_POINTS[dtype], dtype=dtype)
+    xs = np.concatenate([pts, -pts[1:]])
+    computed = np.asarray(_evaluate(act, order, xs))
+    assert computed.dtype == dtype
+    assert not np.isnan(computed).any(), computed
+    with mpmath.workdps(REFERENCE_DPS):
+        ref = _reference(act)
+        exact_values = [ref.order(order)(exact(x)) for x in xs]
+        terms = ref.terms.get(order)
+        scale = None if terms is None else [max(abs(t) for t in terms(exact(x))) / 8 for x in xs]
+    errors = ulp_error(computed, exact_values, dtype, scale)
+    worst = int(np.argmax(errors))
+    assert errors[worst] <= MAX_ULPS, (
+        f"{act!r}.{ORDER_NAMES[order]} at x = {xs[worst]!r}: {errors[worst]:.1f} ulps "
+        f"(computed {computed[worst]!r}, exact {mpmath.nstr(exact_values[worst], 20)})"
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16], ids=str)
+@pytest.mark.parametrize("order", ORDERS, ids=ORDER_NAMES)
+@pytest.mark.parametrize("beta", [5e-324, 1e-300, 1e-30, 0.1, 1e30, 1e300, 1.7e308])
+@pytest.mark.parametrize("cls", [Softplus, Swish])
+def test_extreme_beta_gives_no_nan(cls, beta, order, dtype):
+    # The fast companion of test_extreme_beta_against_mpmath: no NaN anywhere, and
+    # an infinity only where the exact result overflows the dtype.
+    act = cls(beta=beta)
+    info = np.finfo(dtype)
+    pts = np.array([0.0, float(info.smallest_subnormal), 1e-5, 1.0, 30.0, 2048.0, float(info.max)])
+    xs = np.concatenate([pts, -pts[1:]]).astype(dtype)
+    out = np.asarray(_evaluate(act, order, xs))
+    assert out.dtype == dtype
+    assert out.shape == xs.shape
+    assert not np.isnan(out).any(), dict(zip(xs.tolist(), out.tolist(), strict=True))
+    with mpmath.workdps(30):
+        ref = _reference(act).order(order)
+        for x, y in zip(xs, out, strict=True):
+            if np.isinf(y):
+                assert abs(ref(exact(x))) > info.max
+                assert mpmath.sign(ref(exact(x))) == np.sign(y)
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=ORDER_NAMES)
+@pytest.mark.parametrize("act", [*CASES, Softplus(beta=0.1), Swish(beta=0.1)], ids=_id)
+def test_float16_keeps_its_dtype_and_matches_float32(act, order):
+    # Regression: GELU (exact) returned float64 for float16; tanh-GELU and β ≠ 1 gave
+    # NaN beyond |x| ≈ 1000 (Veltkamp's split overflowed float16), e.g. softplus(β=0.1)
+    # at 2048. float16 now runs in float32 and rounds back.
+    info = np.finfo(np.float16)
+    xs = np.array([0.0, 1e-7, 0.5, 1.0, 3.0, 11.0, 2048.0, 30000.0, float(info.max)], np.float16)
+    xs = np.concatenate([xs, -xs[1:]])
+    out = _evaluate(act, order, xs)
+    assert out.dtype == np.float16
+    assert out.shape == xs.shape
+    with np.errstate(over="ignore"):
+        expected = np.asarray(_evaluate(act, order, xs.astype(np.float32))).astype(np.float16)
+    np.testing.assert_array_equal(out, expected)
+    assert not np.isnan(out).any()
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=ORDER_NAMES)
+@pytest.mark.parametrize("act", CASES, ids=_id)
+def test_big_endian_and_strided_input(act, order):
+    # Regression: tanh-GELU raised NumPy's UFuncTypeError on a big-endian array.
+    x = np.linspace(-6.0, 6.0, 24).reshape(4, 6)
+    expected = _evaluate(act, order, x[:, ::2])
+    for dtype in (">f8", ">f4"):
+        swapped = x.astype(dtype)
+        before = swapped.copy()
+        out = _evaluate(act, order, swapped[:, ::2])
+        assert out.dtype == np.dtype(dtype).newbyteorder("=")
+        assert out.dtype.isnative
+        np.testing.assert_allclose(out, expected, rtol=1e-6 if dtype == ">f4" else 0, atol=1e-7)
+        np.testing.assert_array_equal(swapped, before)
+
+
+def test_leaky_relu_slope_beyond_the_dtype():
+    # Regression: a slope of 1e300 rounds to inf in float32, and inf·0 was NaN at x = 0.
+    act = LeakyReLU(negative_slope=1e300)
+    out = act(np.array([0.0, -0.0, 1.0, -1.0], np.float32))
+    np.testing.assert_array_equal(out, np.array([0.0, 0.0, 1.0, -np.inf], np.float32))
+
+
+@pytest.mark.parametrize(
+    "x",
+    ["abc", None, {"a": 1}, [[1.0], [1.0, 2.0]], np.array([1 + 1j]), np.array(["a"]), b"ab"],
+    ids=repr,
+)
+def test_input_that_is_not_real_numbers_is_refused_by_name(x):
+    for act in (get_activation(name) for name in available()):
+        for order in ORDERS:
+            with pytest.raises(TypeError, match=rf"{type(act).__name__}: x must be a real"):
+                _evaluate(act, order, x)

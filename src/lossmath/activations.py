@@ -34,6 +34,8 @@ Design note — why the formulas look the way they do:
 
 from __future__ import annotations
 
+import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +44,7 @@ from typing import Any, ClassVar
 
 import array_api_compat
 
-from lossmath._array import get_namespace, is_numpy, numpy_errstate
+from lossmath._array import is_numpy, numpy_errstate
 from lossmath._eft import (
     const,
     dd_add,
@@ -52,7 +54,8 @@ from lossmath._eft import (
     precision,
     two_prod,
 )
-from lossmath._validation import Interval, check_param, to_float
+from lossmath._real_input import real_array
+from lossmath._validation import Interval, check_param
 
 __all__ = [
     "GELU",
@@ -174,13 +177,28 @@ class Activation(ABC):
         return self._apply(self._second, x)
 
     def _apply(self, formula: Callable[[Any, Any], Any], x: Any) -> Any:
-        xp = get_namespace(x)
-        x = to_float(type(self).__name__, "x", xp, x)
-        xp = get_namespace(x)
-        if is_numpy(xp):
-            with numpy_errstate():
-                return formula(xp, x)
-        return formula(xp, x)
+        xp, x = real_array(type(self).__name__, "x", x)
+        dtype = x.dtype
+        work = self._working_dtype(xp, dtype)
+        if work != dtype:
+            with warnings.catch_warnings():
+                # JAX without x64 keeps float32 and says so; the result is the same dtype.
+                warnings.simplefilter("ignore", UserWarning)
+                x = xp.astype(x, work)
+        with numpy_errstate():
+            out = formula(xp, x)
+            # Rounding the wider result back may overflow to inf, as the exact value does.
+            return out if out.dtype == dtype else xp.astype(out, dtype)
+
+    def _working_dtype(self, xp: Any, dtype: Any) -> Any:
+        """The dtype the formulas run in: float32 for narrower floats (float16).
+
+        The error-free products split a number into halves of ``⌈p/2⌉`` bits, which
+        overflows in float16 beyond about 1000, and float16's exponent range cannot
+        hold the clipping bounds and constants; the float32 result rounded to float16
+        is as accurate.
+        """
+        return xp.float32 if xp.finfo(dtype).bits < 32 else dtype
 
     @abstractmethod
     def _value(self, xp: Any, x: Any) -> Any: ...
@@ -351,7 +369,9 @@ class LeakyReLU(Activation):
         object.__setattr__(self, "negative_slope", slope)
 
     def _value(self, xp: Any, x: Any) -> Any:
-        return xp.where(x > 0, x, self.negative_slope * x)
+        # a·0 is 0 even where a rounds to inf in x's dtype (a = 1e300 in float32).
+        zero = x * (1.0 if self.negative_slope >= 0 else -1.0)
+        return xp.where(x > 0, x, xp.where(x == 0, zero, self.negative_slope * x))
 
     def _first(self, xp: Any, x: Any) -> Any:
         return xp.where(x > 0, 1.0, xp.where(x <= 0, self.negative_slope, x))
@@ -396,12 +416,21 @@ class Softplus(Activation):
         beta = check_param("Softplus", "beta", self.beta, Interval(low=0.0))
         object.__setattr__(self, "beta", beta)
 
+    def _working_dtype(self, xp: Any, dtype: Any) -> Any:
+        return _beta_working_dtype(xp, dtype, self.beta)
+
     def _value(self, xp: Any, x: Any) -> Any:
         u, u_lo = _times_beta(xp, x, self.beta)
         h = _half_exp(xp, u, u_lo)
         # log1p(e) = e to within e/2 relative once e < 2^-60; there (h/β)·h keeps
         # the bits a subnormal e would lose when β < 1.
         tail = xp.where(h < 2.0**-30, (h / self.beta) * h, xp.log1p(h * h) / self.beta)
+        # h/β overflows for a subnormal β though h²/β may not: with β = m·2^k,
+        # h²/β = ((h·2^(−k/2))/m)·(h·2^(−k/2)), every factor in range.
+        m, k = math.frexp(self.beta)
+        c = 2.0 ** (-k // 2)
+        scaled = (((h * c) / m) * (h * c)) * 2.0 ** (-k - 2 * (-k // 2))
+        tail = xp.where(xp.isfinite(tail), tail, scaled)
         return xp.where(x > 0, x, 0.0) + tail
 
     def _first(self, xp: Any, x: Any) -> Any:
@@ -411,6 +440,19 @@ class Softplus(Activation):
         return _sigmoid_prime(xp, *_times_beta(xp, x, self.beta), scale=self.beta)
 
 
+def _beta_working_dtype(xp: Any, dtype: Any, beta: float) -> Any:
+    """float32 (or float16, run in float32) with a β far outside its range: float64.
+
+    ``β`` rounds to 0 or inf in float32 below 2^-149 or above 2^128, and ``β·4096``
+    or ``1/β`` overflow well before; float64 holds them, and the result rounds back.
+    """
+    if xp.finfo(dtype).bits >= 64:
+        return dtype
+    if not 2.0**-100 <= beta <= 2.0**100:
+        return xp.float64
+    return xp.float32 if xp.finfo(dtype).bits < 32 else dtype
+
+
 def _times_beta(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
     """``βx`` as ``hi + lo``; ``lo`` is 0 where ``|βx|`` is beyond any exp's range."""
     u = beta * x
@@ -418,7 +460,23 @@ def _times_beta(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
         return u, None
     p = precision(xp, x)
     small = xp.abs(u) <= _V_CLIP
-    _, u_lo = mul_const(xp.where(small, x, 0.0), const(Fraction(beta), p), p)
+    x_small = xp.where(small, x, 0.0)
+    if beta >= float(xp.finfo(x.dtype).max) * 2.0**-32:
+        # β's Veltkamp halves could round past the largest float; |x| ≤ 4096/β is tiny
+        # wherever the correction counts, so (x·2^64)(β·2^−64) is the same product.
+        _, u_lo = mul_const(x_small * 2.0**64, const(Fraction(beta) / 2**64, p), p)
+        return u, xp.where(small, u_lo, 0.0)
+    _, u_lo = mul_const(x_small, const(Fraction(beta), p), p)
+    if beta < 1.0:
+        # With β < 1, |x| may exceed max/2^⌈p/2⌉ where |βx| is small, and Veltkamp's
+        # split of x overflows (inf − inf = NaN). There the product is formed as
+        # (x·2^−s)(β·2^s): the same rounded product, the same exact error.
+        s = (p + 1) // 2 + 2
+        big = xp.abs(x_small) > float(xp.finfo(x.dtype).max) * 2.0**-s
+        _, lo_big = mul_const(
+            xp.where(big, x_small * 2.0**-s, 0.0), const(Fraction(beta) * 2**s, p), p
+        )
+        u_lo = xp.where(big, lo_big, u_lo)
     return u, xp.where(small, u_lo, 0.0)
 
 
@@ -448,6 +506,10 @@ class _SigmoidGated(Activation):
     @abstractmethod
     def _s_minus_d_and_s_plus_d(self, xp: Any, x: Any) -> tuple[Any, Any]: ...
 
+    def _scale(self) -> float:
+        """A factor of ``S`` and ``D`` left out of them and applied last (β of the swish)."""
+        return 1.0
+
     def _value(self, xp: Any, x: Any) -> Any:
         v, v_lo = self._v(xp, x)
         h = _half_exp(xp, v, v_lo)
@@ -472,7 +534,14 @@ class _SigmoidGated(Activation):
         e = h * h
         s_minus_d, s_plus_d = self._s_minus_d_and_s_plus_d(xp, x)
         one_plus_e = 1.0 + e
-        return ((h * (s_minus_d + e * s_plus_d)) / (one_plus_e * one_plus_e * one_plus_e)) * h
+        a = (h * (s_minus_d + e * s_plus_d)) / (one_plus_e * one_plus_e * one_plus_e)
+        scale = self._scale()
+        if scale == 1.0:
+            return a * h
+        # |a·h| ≤ 1/2, so (a·h)·scale overflows only with the exact value; where h is
+        # tiny, a·(h·scale) keeps the bits that a·h would lose to underflow.
+        tiny_h = h < float(xp.finfo(h.dtype).smallest_normal) ** 0.5
+        return xp.where(tiny_h, a * (h * scale), (a * h) * scale)
 
 
 @dataclass(frozen=True)
@@ -513,6 +582,12 @@ class Swish(_SigmoidGated):
         beta = check_param("Swish", "beta", self.beta, Interval(low=0.0))
         object.__setattr__(self, "beta", beta)
 
+    def _working_dtype(self, xp: Any, dtype: Any) -> Any:
+        return _beta_working_dtype(xp, dtype, self.beta)
+
+    def _scale(self) -> float:
+        return self.beta
+
     def _v(self, xp: Any, x: Any) -> tuple[Any, Any]:
         return _times_beta(xp, x, self.beta)
 
@@ -522,10 +597,11 @@ class Swish(_SigmoidGated):
 
     def _s_minus_d_and_s_plus_d(self, xp: Any, x: Any) -> tuple[Any, Any]:
         u, lo = self._z(xp, x)
-        # S = 2β and D = β|u|; 2 − |u| is exact where it cancels (|u| ≈ 2.4).
+        # S = 2β and D = β|u|, here without their factor β (see _scale); 2 − |u| is
+        # exact where it cancels (|u| ≈ 2.4).
         abs_u = xp.abs(u)
         lo = xp.sign(u) * lo
-        return self.beta * ((2.0 - abs_u) - lo), self.beta * ((2.0 + abs_u) + lo)
+        return (2.0 - abs_u) - lo, (2.0 + abs_u) + lo
 
 
 @dataclass(frozen=True)

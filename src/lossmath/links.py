@@ -20,8 +20,9 @@ from typing import Any, ClassVar, TypeVar
 
 import array_api_compat
 
-from lossmath._array import get_namespace, numpy_errstate
-from lossmath._validation import Interval, to_float
+from lossmath._array import numpy_errstate
+from lossmath._real_input import real_array
+from lossmath._validation import Interval
 from lossmath.special import _softmax_with_complement, sigmoid, softmax
 
 __all__ = [
@@ -151,8 +152,7 @@ class Link(ABC):
             If ``y_pred`` is not real and numeric.
         """
         owner = f"{type(self).__name__}.link"
-        xp = get_namespace(y_pred)
-        y_pred = to_float(owner, "y_pred", xp, y_pred)
+        xp, y_pred = real_array(owner, "y_pred", y_pred)
         self._check_shape(owner, "y_pred", y_pred)
         self.interval_y_pred.check(owner, "y_pred", xp, y_pred)
         with numpy_errstate():
@@ -212,8 +212,7 @@ class Link(ABC):
 
     def _raw_score(self, method: str, z: Any) -> tuple[Any, Any]:
         owner = f"{type(self).__name__}.{method}"
-        xp = get_namespace(z)
-        z = to_float(owner, "z", xp, z)
+        xp, z = real_array(owner, "z", z)
         self._check_shape(owner, "z", z)
         return xp, z
 
@@ -272,10 +271,10 @@ class Identity(Link):
     interval_y_pred = Interval()
 
     def _link(self, xp: Any, y_pred: Any) -> Any:
-        return y_pred
+        return xp.asarray(y_pred, copy=True)  # never the caller's array itself
 
     def _inverse(self, xp: Any, z: Any) -> Any:
-        return z
+        return xp.asarray(z, copy=True)
 
     def _inverse_derivative(self, xp: Any, z: Any) -> Any:
         return xp.ones_like(z)

@@ -25,13 +25,15 @@ Dekker's exact product.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, NamedTuple
 
 import array_api_compat
 
-from lossmath._array import get_namespace, numpy_errstate
+from lossmath._array import numpy_errstate
 from lossmath._eft import precision, two_prod, two_sum
-from lossmath._validation import Interval, check_param, to_float
+from lossmath._real_input import namespace_of, real_array
+from lossmath._validation import Interval, check_param
 
 __all__ = [
     "log1mexp",
@@ -50,8 +52,7 @@ _LN2 = math.log(2.0)
 
 
 def _floating(owner: str, x: Any) -> tuple[Any, Any]:
-    xp = get_namespace(x)
-    return xp, to_float(owner, "x", xp, x)
+    return real_array(owner, "x", x)
 
 
 def _check_axis(owner: str, x: Any, axis: Any) -> None:
@@ -317,9 +318,28 @@ def smooth_max(x: Any, temperature: float = 1.0, axis: int | None = -1) -> Any:
     temperature = check_param("smooth_max", "temperature", temperature, Interval(0.0, math.inf))
     xp, x = _floating("smooth_max", x)
     _check_axis("smooth_max", x, axis)
+    dtype = x.dtype
+    finfo = xp.finfo(dtype)
+    if not float(finfo.smallest_normal) <= temperature <= float(finfo.max) and dtype != xp.float64:
+        # T rounds to 0, a subnormal or inf in float16/float32: 0·inf and inf − inf
+        # would follow. float64 holds every finite T; the result is rounded back.
+        with warnings.catch_warnings():
+            # JAX without x64 keeps float32 and says so; the guards below still hold.
+            warnings.simplefilter("ignore", UserWarning)
+            x = xp.astype(x, xp.float64)
     with numpy_errstate():
         s = _exp_sum(xp, x, axis, temperature)
-        out = s.m + (xp.zeros_like(s.m) + temperature) * xp.log1p(s.rest)
+        t = xp.zeros_like(s.m) + temperature
+        log_rest = xp.log1p(s.rest)
+        out = s.m + t * log_rest
+        # m + T·log1p(rest) can overflow in T·log1p(rest) alone (T near the largest
+        # float, several entries) though the sum is finite for m < 0: halve, add, double.
+        halved = 2.0 * (0.5 * s.m + (0.5 * t) * log_rest)
+        out = xp.where(xp.isfinite(out), out, halved)
+        # A single maximum and nothing else (rest = 0) is m itself, whatever T.
+        out = xp.where(s.rest == 0.0, s.m, out)
+        if out.dtype != dtype:
+            out = xp.astype(out, dtype)  # may overflow to inf, as the exact result does
     return _squeeze(xp, out, axis)
 
 
@@ -540,12 +560,12 @@ def xlogy(x: Any, y: Any) -> Any:
     >>> xlogy([0.0, 0.0, 2.0], [0.0, 5.0, 1.0])
     array([0., 0., 0.])
     """
-    xp = get_namespace(x, y)
+    xp = namespace_of("xlogy", {"x": x, "y": y})  # one namespace, or an error naming both
     x_weak, y_weak = _is_weak_scalar(x), _is_weak_scalar(y)
     if not x_weak:
-        x = to_float("xlogy", "x", xp, x)
+        xp, x = real_array("xlogy", "x", x)
     if not y_weak:
-        y = to_float("xlogy", "y", xp, y)
+        xp, y = real_array("xlogy", "y", y)
     if x_weak and y_weak:
         x, y = xp.asarray(float(x)), xp.asarray(float(y))
     elif x_weak:
