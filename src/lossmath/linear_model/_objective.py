@@ -21,6 +21,7 @@ The coefficient vector ``coef`` packs ``w`` (flattened row-major for
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,13 @@ class GLMObjective:
     fit_intercept : bool
     offset : ndarray of shape (n,) or (n, K), optional
         Added to the raw score (e.g. log exposure for Poisson rates).
+    n_threads : int, optional
+        Threads for every loss evaluation (``None``: the library's default).
+
+    Notes
+    -----
+    The solvers measure optimality in units that do not depend on the scale of the
+    columns (see :attr:`col_scale` and :attr:`kkt_weights`).
     """
 
     loss: Any
@@ -57,6 +65,7 @@ class GLMObjective:
     sample_weight: Any = None
     fit_intercept: bool = True
     offset: Any = None
+    n_threads: Any = None
 
     def __post_init__(self):
         n, p = self.X.shape
@@ -68,6 +77,83 @@ class GLMObjective:
         self.sample_weight = s
         self.weight_sum = float(s.sum())
         self._x_is_sparse = sp.issparse(self.X)
+
+    @property
+    def _loss_kw(self) -> dict:
+        """Keywords of every loss call made for this objective."""
+        return {"check_input": False, "n_threads": self.n_threads}
+
+    # ------------------------------------------------------------------- scales
+    @property
+    def col_scale(self) -> np.ndarray:
+        r"""Root weighted mean square of each column, ``d_j = (Σ s_i x_{ij}² / S)^{1/2}``.
+
+        1 for an all-zero column. Multiplying column ``j`` by ``c`` multiplies
+        ``d_j`` by ``|c|``: the solvers work in the coordinates ``v_j = d_j w_j``,
+        which do not change.
+        """
+        cached = self.__dict__.get("_col_scale")
+        if cached is None:
+            cached = column_scale(self.X, self.sample_weight) / np.sqrt(self.weight_sum)
+            cached = np.where((cached > 0) & np.isfinite(cached), cached, 1.0)
+            self._col_scale = cached
+        return cached
+
+    @property
+    def gradient_scale(self) -> float:
+        r"""``G = max(1, rms_s(∂ℓ/∂z))`` at the intercept-only start.
+
+        The size of the per-sample gradient: ``|∂f/∂w_j| ≤ G_{\text{cur}} d_j`` by
+        Cauchy–Schwarz, so ``|∂F/∂w_j| / (d_j G)`` is a dimensionless residual (a
+        correlation between the residual and the column). Floored at 1 so that
+        classification losses (``|∂ℓ/∂z| ≤ 1``) keep the plain gradient test on
+        standardised columns.
+        """
+        cached = self.__dict__.get("_gradient_scale")
+        if cached is None:
+            cached = self._start_gradient_rms()
+            self._gradient_scale = cached
+        return cached
+
+    def _start_gradient_rms(self) -> float:
+        n, k = self.n_samples, self.n_scores
+        z = np.zeros(n) if k == 1 else np.zeros((n, k))
+        if self.fit_intercept:
+            try:
+                b = np.asarray(self.loss.baseline(self.y, self.sample_weight), float)
+                if np.all(np.isfinite(b)):
+                    z = z + (float(b.ravel()[0]) if k == 1 else b.reshape(1, k))
+            except (ValueError, TypeError, NotImplementedError, AttributeError):
+                pass
+        if self.offset is not None:
+            z = z + self.offset
+        try:
+            with np.errstate(all="ignore"):
+                g = np.asarray(self.loss.gradient(self.y, z, self.sample_weight, **self._loss_kw))
+        except (ValueError, TypeError, NotImplementedError):
+            return 1.0
+        s = self.sample_weight
+        g2 = np.reshape(g, (n, -1)) ** 2
+        pos = s > 0
+        rms = float(np.sqrt(np.sum(g2[pos] / s[pos, None]) / self.weight_sum))
+        return max(1.0, rms) if np.isfinite(rms) else 1.0
+
+    @property
+    def kkt_weights(self) -> np.ndarray:
+        r"""Multipliers turning ``∂F/∂coef`` into the relative KKT residual.
+
+        ``1 / (d_j G)`` for each ``w_j`` (every class), ``1 / G`` for the intercepts
+        (their column, all ones, has ``d = 1``); see :attr:`col_scale` and
+        :attr:`gradient_scale`.
+        """
+        cached = self.__dict__.get("_kkt_weights")
+        if cached is None:
+            inv = np.tile(1.0 / self.col_scale, self.n_scores)
+            if self.fit_intercept:
+                inv = np.r_[inv, np.ones(self.n_scores)]
+            cached = inv / self.gradient_scale
+            self._kkt_weights = cached
+        return cached
 
     # ------------------------------------------------------------------ layout
     @property
@@ -126,14 +212,14 @@ class GLMObjective:
     def value(self, coef: np.ndarray) -> float:
         """``F(coef)``, the L1 part included."""
         z = self.raw_score(coef)
-        data = float(np.sum(self.loss.value(self.y, z, self.sample_weight, check_input=False)))
+        data = float(np.sum(self.loss.value(self.y, z, self.sample_weight, **self._loss_kw)))
         w, _ = self.unpack(coef)
         return data / self.weight_sum + self.penalty.value(w)
 
     def value_gradient(self, coef: np.ndarray) -> tuple[float, np.ndarray]:
         """``F`` and the gradient of its smooth part (data term + L2 part)."""
         z = self.raw_score(coef)
-        v, g = self.loss.value_gradient(self.y, z, self.sample_weight, check_input=False)
+        v, g = self.loss.value_gradient(self.y, z, self.sample_weight, **self._loss_kw)
         w, _ = self.unpack(coef)
         value = float(np.sum(v)) / self.weight_sum + self.penalty.value(w)
         l2 = self.penalty.alpha * (1 - self.penalty.l1_ratio)
@@ -156,13 +242,15 @@ class GLMObjective:
         k, p = self.n_scores, self.n_features
         if k == 1:
             h = (
-                self.loss.fisher_diagonal(self.y, z, self.sample_weight, check_input=False)
+                self.loss.fisher_diagonal(self.y, z, self.sample_weight, **self._loss_kw)
                 if fisher
-                else self.loss.hessian_diagonal(self.y, z, self.sample_weight, check_input=False)
+                else self.loss.hessian_diagonal(self.y, z, self.sample_weight, **self._loss_kw)
             )
             blocks = [[self._weighted_gram(h)]]
         else:
-            hess = self.loss.hessian(self.y, z, self.sample_weight, check_input=False)
+            hess = self.loss.hessian(
+                self.y, z, self.sample_weight, **_kw_for(self.loss.hessian, self._loss_kw)
+            )
             blocks = [[self._weighted_gram(hess[:, a, c]) for c in range(k)] for a in range(k)]
         size = p + int(self.fit_intercept)
         out = np.empty((k * size, k * size))
@@ -183,6 +271,30 @@ class GLMObjective:
     def _weighted_gram(self, h: np.ndarray) -> np.ndarray:
         """``[X 1]ᵀ diag(h) [X 1]`` (the ones column only with an intercept)."""
         return weighted_gram(self.X, h, self.fit_intercept)
+
+
+def _kw_for(method, kw: dict) -> dict:
+    """``kw`` without ``n_threads`` for a loss method that does not take it."""
+    try:
+        params = inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return kw
+    if "n_threads" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return kw
+    return {k: v for k, v in kw.items() if k != "n_threads"}
+
+
+def column_scale(X: Any, s: np.ndarray) -> np.ndarray:
+    """``(Σ_i s_i x_{ij}²)^{1/2}`` per column, dense (by row blocks, no copy of X) or sparse."""
+    if sp.issparse(X):
+        return np.sqrt(np.asarray(X.multiply(X).T @ s).ravel())
+    n, p = X.shape
+    rows = max(1, min(n, GRAM_BLOCK_BYTES // (8 * max(p, 1))))
+    out = np.zeros(p)
+    for start in range(0, n, rows):
+        block = X[start : start + rows]
+        out += s[start : start + rows] @ (block * block)
+    return np.sqrt(out)
 
 
 #: Bytes of one row block of ``√h ⊙ [X 1]`` in :func:`weighted_gram`: a few MiB,

@@ -1,16 +1,22 @@
 """Pieces every solver shares: the result, the KKT residual, starts, line searches.
 
 Stopping rule (all solvers): the max-norm of the minimum-norm subgradient of ``F``,
+each entry made relative,
 
 .. math::
 
-    \\operatorname{kkt}(w, b) = \\max\\bigl(
-        \\lVert \\operatorname{minnorm}(∇_w f + ∂P(w)) \\rVert_∞,\\;
-        \\lVert ∇_b f \\rVert_∞\\bigr) \\le \\text{tol},
+    \\operatorname{kkt}(w, b) = \\max\\Bigl(
+        \\max_j \\frac{|\\operatorname{minnorm}(∇_w f + ∂P(w))_j|}{d_j G},\\;
+        \\frac{\\lVert ∇_b f \\rVert_∞}{G}\\Bigr) \\le \\text{tol},
 
-with ``f`` the data term. It is zero exactly at a minimiser of a convex ``F`` and is
-scale-free in ``n`` (the data term is a weighted *mean*). ``converged`` is set only
-when this test passes on the returned coefficients.
+with ``f`` the data term, ``d_j`` the root weighted mean square of column ``j`` and
+``G ≥ 1`` the size of the per-sample gradient at the start
+(:attr:`GLMObjective.col_scale`, :attr:`GLMObjective.gradient_scale`). It is zero
+exactly at a minimiser of a convex ``F``, free of the scale of ``n`` (the data term
+is a weighted *mean*) and of the scale of each column (multiplying column ``j`` by
+``c`` divides ``w_j`` by ``c`` and multiplies ``∂F/∂w_j`` and ``d_j`` by ``c``).
+On standardised columns with ``G = 1`` it is the plain max-norm of the subgradient.
+``converged`` is set only when this test passes on the returned coefficients.
 """
 
 from __future__ import annotations
@@ -67,11 +73,13 @@ def n_w(obj) -> int:
 
 
 def kkt_vector(obj, coef: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    """Minimum-norm subgradient of ``F`` from the smooth gradient ``grad`` (data + L2)."""
+    """Minimum-norm subgradient of ``F`` from the smooth gradient ``grad`` (data + L2),
+    relative: each entry times :attr:`GLMObjective.kkt_weights` (module notes)."""
     m = n_w(obj)
     w = coef[:m]
     data = grad[:m] - l1_l2(obj)[1] * w
-    return np.concatenate([obj.penalty.min_norm_subgradient(w, data), grad[m:]])
+    v = np.concatenate([obj.penalty.min_norm_subgradient(w, data), grad[m:]])
+    return v * obj.kkt_weights
 
 
 def kkt_norm(obj, coef, grad) -> float:
