@@ -24,6 +24,7 @@ from sklearn import linear_model as sk
 
 from lossmath import get_loss
 from lossmath.linear_model import GLMObjective
+import lossmath.linear_model._solvers as solvers_module
 from lossmath.linear_model._solvers import SOLVERS, choose_solver, solve
 from lossmath.penalties import L1, L2, ElasticNet
 
@@ -122,10 +123,13 @@ def test_kinked_losses_use_an_exact_method_and_no_nearby_point_is_better(loss, p
             assert min(obj.value(c) for c in trial) >= r.objective - 1e-13
 
 
-def test_auto_choices():
+def test_auto_choices(monkeypatch):
     assert choose_solver(_objective("squared_error", "l2")) == "lstsq"
     assert choose_solver(_objective("logistic", "l2")) == "newton"
     assert choose_solver(_objective("huber", "l2")) == "newton"  # semismooth
+    # Newton for a multinomial while one Hessian is cheap, L-BFGS beyond.
+    assert choose_solver(_objective("multinomial", "l2")) == "newton"
+    monkeypatch.setattr(solvers_module, "NEWTON_MULTI_WORK", 0)
     assert choose_solver(_objective("multinomial", "l2")) == "lbfgs"
     assert choose_solver(_objective("poisson", "enet")) == "cd"
     assert choose_solver(_objective("quantile", "l1")) == "linprog"

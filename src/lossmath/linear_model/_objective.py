@@ -80,7 +80,10 @@ class GLMObjective:
 
     @property
     def _loss_kw(self) -> dict:
-        """Keywords of every loss call made for this objective."""
+        """Keywords of every loss call made for this objective (``n_threads`` only when
+        set, so that the solvers' internal pseudo-losses need not take it)."""
+        if self.n_threads is None:
+            return {"check_input": False}
         return {"check_input": False, "n_threads": self.n_threads}
 
     # ------------------------------------------------------------------- scales
@@ -129,8 +132,9 @@ class GLMObjective:
             z = z + self.offset
         try:
             with np.errstate(all="ignore"):
-                g = np.asarray(self.loss.gradient(self.y, z, self.sample_weight, **self._loss_kw))
-        except (ValueError, TypeError, NotImplementedError):
+                _, g = self.loss.value_gradient(self.y, z, self.sample_weight, **self._loss_kw)
+            g = np.asarray(g)
+        except (ValueError, TypeError, NotImplementedError, AttributeError):
             return 1.0
         s = self.sample_weight
         g2 = np.reshape(g, (n, -1)) ** 2

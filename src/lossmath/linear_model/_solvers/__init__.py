@@ -142,5 +142,7 @@ def solve(
         # Column-scaled coordinates (see ._scaled); the result is mapped back.
         scaled = ScaledObjective(objective)
         res = _FUNCS[name](scaled, scaled.from_user(coef), float(tol), max_iter, verbose)
-        return replace(res, coef=scaled.to_user(res.coef))
+        # A start that already met tol comes back exactly as given (v ↦ v / d
+        # after coef ↦ coef d is not the identity in floating point).
+        return replace(res, coef=coef if res.n_iter == 0 else scaled.to_user(res.coef))
     return _FUNCS[name](objective, coef, float(tol), max_iter, verbose)

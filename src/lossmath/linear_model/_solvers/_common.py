@@ -67,6 +67,14 @@ def l1_l2(obj) -> tuple[float, float]:
     return pen.alpha * pen.l1_ratio, pen.alpha * (1.0 - pen.l1_ratio)
 
 
+def loss_kw(obj) -> dict:
+    """Keywords of a solver's own loss calls: unchecked, ``obj.n_threads`` threads."""
+    n_threads = getattr(obj, "n_threads", None)
+    if n_threads is None:
+        return {"check_input": False}
+    return {"check_input": False, "n_threads": n_threads}
+
+
 def n_w(obj) -> int:
     """Number of penalised entries (``K p``) at the front of ``coef``."""
     return obj.n_scores * obj.n_features
@@ -171,7 +179,7 @@ def lipschitz(obj, coef, iters=30) -> float:
     else:
         z = obj.raw_score(coef)
         with np.errstate(all="ignore"):
-            h = loss.fisher_diagonal(obj.y, z, obj.sample_weight, check_input=False)
+            h = loss.fisher_diagonal(obj.y, z, obj.sample_weight, **loss_kw(obj))
         h = np.max(np.reshape(h, (obj.n_samples, -1)), axis=1)
         h = np.where(np.isfinite(h), h, 0.0)
     rng = np.random.default_rng(0)

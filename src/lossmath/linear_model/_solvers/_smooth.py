@@ -127,10 +127,11 @@ def lstsq(obj, coef, tol, max_iter, verbose):
     while it < max_iter:
         k = kkt_norm(obj, coef, g)
         _log(verbose, "lstsq", it, f, k)
-        # Refinement is cheap (one pass over X and a triangular solve): it goes on
-        # while it gains digits, past tol, up to a few steps (ill-conditioned
-        # designs such as NIST's Longley need them for full accuracy).
-        if k == 0 or (k <= tol and it >= _REFINE_STEPS):
+        # Refinement is cheap (one pass over X and a triangular solve): once begun
+        # it goes on while it gains digits, past tol, for a few steps at least
+        # (ill-conditioned designs such as NIST's Longley need them for full
+        # accuracy); a start that meets tol is returned as it is.
+        if k <= tol and (it == 0 or it >= _REFINE_STEPS):
             break
         new = coef + step(-g)
         f_new, g_new = obj.value_gradient(new)
