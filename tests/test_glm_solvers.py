@@ -22,9 +22,9 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose
 from sklearn import linear_model as sk
 
+import lossmath.linear_model._solvers as solvers_module
 from lossmath import get_loss
 from lossmath.linear_model import GLMObjective
-import lossmath.linear_model._solvers as solvers_module
 from lossmath.linear_model._solvers import SOLVERS, choose_solver, solve
 from lossmath.penalties import L1, L2, ElasticNet
 

@@ -141,9 +141,7 @@ class _GLM(BaseEstimator):
         else:
             # Standard errors at a point that is not the optimum would look valid
             # and are not: none are reported (coef_table says why).
-            self._clear_inference(
-                f"no inference: the fit did not converge ({result.message})"
-            )
+            self._clear_inference(f"no inference: the fit did not converge ({result.message})")
         return self
 
     def _pack(self) -> np.ndarray:

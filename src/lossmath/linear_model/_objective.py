@@ -102,62 +102,54 @@ class GLMObjective:
             self._col_scale = cached
         return cached
 
-    @property
-    def gradient_scale(self) -> float:
-        r"""``G = max(1, rms_s(∂ℓ/∂z))`` at the intercept-only start.
+    def gradient_rms(self, coef: np.ndarray) -> float:
+        r"""``rms_s(∂ℓ/∂z) = (Σ_i g_i² / s_i / S)^{1/2}`` at ``coef`` (``g = s ⊙ ∂ℓ/∂z``).
 
-        The size of the per-sample gradient: ``|∂f/∂w_j| ≤ G_{\text{cur}} d_j`` by
-        Cauchy–Schwarz, so ``|∂F/∂w_j| / (d_j G)`` is a dimensionless residual (a
-        correlation between the residual and the column). Floored at 1 so that
-        classification losses (``|∂ℓ/∂z| ≤ 1``) keep the plain gradient test on
-        standardised columns.
+        Kept from the last :meth:`value_gradient` at the same ``coef``; else computed.
         """
-        cached = self.__dict__.get("_gradient_scale")
-        if cached is None:
-            cached = self._start_gradient_rms()
-            self._gradient_scale = cached
-        return cached
+        cached = self.__dict__.get("_rms_cache")
+        if cached is not None and cached[0].shape == coef.shape and np.array_equal(cached[0], coef):
+            return cached[1]
+        with np.errstate(all="ignore"):
+            _, g = self.loss.value_gradient(
+                self.y, self.raw_score(coef), self.sample_weight, **self._loss_kw
+            )
+        return self._store_rms(coef, g)
 
-    def _start_gradient_rms(self) -> float:
-        n, k = self.n_samples, self.n_scores
-        z = np.zeros(n) if k == 1 else np.zeros((n, k))
-        if self.fit_intercept:
-            try:
-                b = np.asarray(self.loss.baseline(self.y, self.sample_weight), float)
-                if np.all(np.isfinite(b)):
-                    z = z + (float(b.ravel()[0]) if k == 1 else b.reshape(1, k))
-            except (ValueError, TypeError, NotImplementedError, AttributeError):
-                pass
-        if self.offset is not None:
-            z = z + self.offset
-        try:
-            with np.errstate(all="ignore"):
-                _, g = self.loss.value_gradient(self.y, z, self.sample_weight, **self._loss_kw)
-            g = np.asarray(g)
-        except (ValueError, TypeError, NotImplementedError, AttributeError):
-            return 1.0
+    def _store_rms(self, coef: np.ndarray, g: np.ndarray) -> float:
         s = self.sample_weight
-        g2 = np.reshape(g, (n, -1)) ** 2
-        pos = s > 0
-        rms = float(np.sqrt(np.sum(g2[pos] / s[pos, None]) / self.weight_sum))
-        return max(1.0, rms) if np.isfinite(rms) else 1.0
+        g2 = np.reshape(np.asarray(g), (self.n_samples, -1)) ** 2
+        if self.__dict__.get("_unit_weights") is None:
+            self._unit_weights = bool(np.all(s == 1))
+        if self._unit_weights:
+            total = float(np.sum(g2))
+        else:
+            pos = s > 0
+            total = float(np.sum(g2[pos] / s[pos, None]))
+        rms = float(np.sqrt(total / self.weight_sum))
+        self._rms_cache = (np.array(coef, copy=True), rms)
+        return rms
 
-    @property
-    def kkt_weights(self) -> np.ndarray:
-        r"""Multipliers turning ``∂F/∂coef`` into the relative KKT residual.
+    def kkt_weights(self, coef: np.ndarray) -> np.ndarray:
+        r"""Multipliers turning ``∂F/∂coef`` at ``coef`` into the relative KKT residual.
 
         ``1 / (d_j G)`` for each ``w_j`` (every class), ``1 / G`` for the intercepts
-        (their column, all ones, has ``d = 1``); see :attr:`col_scale` and
-        :attr:`gradient_scale`.
+        (their column, all ones, has ``d = 1``), with ``G = max(1, rms_s(∂ℓ/∂z))``
+        at ``coef``. By Cauchy–Schwarz ``|∂f/∂w_j| ≤ rms_s(∂ℓ/∂z) d_j``: the
+        unpenalised entries are the cosines between the per-sample gradient
+        (the residual, for a canonical link) and the columns — zero exactly at
+        the optimum, whatever the units of ``X`` and ``y``. The floor at 1 keeps the
+        plain gradient test on standardised columns for classification losses
+        (``|∂ℓ/∂z| ≤ 1``) and where the model fits exactly.
         """
-        cached = self.__dict__.get("_kkt_weights")
-        if cached is None:
+        inv = self.__dict__.get("_inv_col")
+        if inv is None:
             inv = np.tile(1.0 / self.col_scale, self.n_scores)
             if self.fit_intercept:
                 inv = np.r_[inv, np.ones(self.n_scores)]
-            cached = inv / self.gradient_scale
-            self._kkt_weights = cached
-        return cached
+            self._inv_col = inv
+        rms = self.gradient_rms(coef)
+        return inv / (max(1.0, rms) if np.isfinite(rms) else 1.0)
 
     # ------------------------------------------------------------------ layout
     @property
@@ -225,6 +217,7 @@ class GLMObjective:
         z = self.raw_score(coef)
         v, g = self.loss.value_gradient(self.y, z, self.sample_weight, **self._loss_kw)
         w, _ = self.unpack(coef)
+        self._store_rms(coef, g)
         value = float(np.sum(v)) / self.weight_sum + self.penalty.value(w)
         l2 = self.penalty.alpha * (1 - self.penalty.l1_ratio)
         return value, self._data_gradient(g) + l2 * self._penalised(coef)

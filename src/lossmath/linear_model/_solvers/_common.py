@@ -10,8 +10,8 @@ each entry made relative,
         \\frac{\\lVert ∇_b f \\rVert_∞}{G}\\Bigr) \\le \\text{tol},
 
 with ``f`` the data term, ``d_j`` the root weighted mean square of column ``j`` and
-``G ≥ 1`` the size of the per-sample gradient at the start
-(:attr:`GLMObjective.col_scale`, :attr:`GLMObjective.gradient_scale`). It is zero
+``G = max(1, rms(∂ℓ/∂z))`` the size of the per-sample gradient at ``(w, b)``
+(:attr:`GLMObjective.col_scale`, :meth:`GLMObjective.kkt_weights`). It is zero
 exactly at a minimiser of a convex ``F``, free of the scale of ``n`` (the data term
 is a weighted *mean*) and of the scale of each column (multiplying column ``j`` by
 ``c`` divides ``w_j`` by ``c`` and multiplies ``∂F/∂w_j`` and ``d_j`` by ``c``).
@@ -82,12 +82,12 @@ def n_w(obj) -> int:
 
 def kkt_vector(obj, coef: np.ndarray, grad: np.ndarray) -> np.ndarray:
     """Minimum-norm subgradient of ``F`` from the smooth gradient ``grad`` (data + L2),
-    relative: each entry times :attr:`GLMObjective.kkt_weights` (module notes)."""
+    relative: each entry times :meth:`GLMObjective.kkt_weights` (module notes)."""
     m = n_w(obj)
     w = coef[:m]
     data = grad[:m] - l1_l2(obj)[1] * w
     v = np.concatenate([obj.penalty.min_norm_subgradient(w, data), grad[m:]])
-    return v * obj.kkt_weights
+    return v * obj.kkt_weights(coef)
 
 
 def kkt_norm(obj, coef, grad) -> float:

@@ -183,6 +183,12 @@ def _model_step(H, g, coef, n_pen, l1, tol):
     crawls along the direction trading the intercept against features with a
     large mean.
     """
+    if l1 == 0:
+        # No L1 part: the model's minimiser is the Newton step, solved directly
+        # (CD crawls on an ill-conditioned H, e.g. NIST's Longley).
+        from lossmath.linear_model._solvers._smooth import solve_psd
+
+        return solve_psd(H, -g)
     tol = np.broadcast_to(np.asarray(tol, dtype=float), (len(g),))
     if n_pen == len(g):
         return _model_cd(H, g, coef, l1, tol)
@@ -190,9 +196,7 @@ def _model_step(H, g, coef, n_pen, l1, tol):
     Hbb_pinv = np.linalg.pinv(H[b, b], hermitian=True)
     coupling = H[w, b] @ Hbb_pinv
     d = np.empty_like(g)
-    d[w] = _model_cd(
-        H[w, w] - coupling @ H[b, w], g[w] - coupling @ g[b], coef[w], l1, tol[w]
-    )
+    d[w] = _model_cd(H[w, w] - coupling @ H[b, w], g[w] - coupling @ g[b], coef[w], l1, tol[w])
     d[b] = -Hbb_pinv @ (g[b] + H[b, w] @ d[w])
     return d
 
@@ -239,7 +243,7 @@ def cd(obj, coef, tol, max_iter, verbose):
         sub_coef = coef[idx]
         # The KKT residual is relative (entry i times kkt_weights[i]); the model's
         # CD tests absolute gradients, one tolerance per coordinate.
-        inner_tol = max(0.3 * tol, 1e-3 * k) / obj.kkt_weights[idx]
+        inner_tol = max(0.3 * tol, 1e-3 * k) / obj.kkt_weights(coef)[idx]
         if sp.issparse(X) and k_cls == 1:
             d_sub = sparse_model_step(
                 X[:, W],

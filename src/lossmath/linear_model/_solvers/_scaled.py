@@ -55,8 +55,6 @@ class ScaledObjective:
             d = np.r_[d, np.ones(obj.n_scores)]
         self.d = d
         self.inv_d = 1.0 / d
-        # ∇F̃ = D⁻¹ ∇F, so the relative KKT weights of F (1 / (d_j G)) become 1 / G.
-        self.kkt_weights = np.full(obj.n_coef, 1.0 / obj.gradient_scale)
         inv_col = 1.0 / obj.col_scale
         X = obj.X
         n, p = X.shape
@@ -90,6 +88,10 @@ class ScaledObjective:
 
     def gradient(self, v):
         return self.value_gradient(v)[1]
+
+    def kkt_weights(self, v) -> np.ndarray:
+        """``∇F̃ = D⁻¹ ∇F``: F's relative KKT weights ``1 / (d_j G)`` become ``1 / G``."""
+        return self.base.kkt_weights(self.to_user(v)) * self.d
 
     def hessian(self, v, *, fisher: bool = False):
         h = self.base.hessian(self.to_user(v), fisher=fisher)
