@@ -248,7 +248,10 @@ class GLMObjective:
             hess = self.loss.hessian(
                 self.y, z, self.sample_weight, **_kw_for(self.loss.hessian, self._loss_kw)
             )
-            blocks = [[self._weighted_gram(hess[:, a, c]) for c in range(k)] for a in range(k)]
+            if self._x_is_sparse:
+                blocks = [[self._weighted_gram(hess[:, a, c]) for c in range(k)] for a in range(k)]
+            else:
+                blocks = multi_gram(self.X, hess, self.fit_intercept)
         size = p + int(self.fit_intercept)
         out = np.empty((k * size, k * size))
         # Order: all w blocks first (row-major (K, p)), then the K intercepts.
@@ -326,6 +329,32 @@ def weighted_gram(X: Any, h: np.ndarray, fit_intercept: bool) -> np.ndarray:
     full[:-1, -1] = full[-1, :-1] = col
     full[-1, -1] = h.sum()
     return full
+
+
+def multi_gram(X: np.ndarray, hess: np.ndarray, fit_intercept: bool) -> list:
+    """Blocks ``[X 1]ᵀ diag(H_{:,a,c}) [X 1]`` for every class pair, dense ``X``.
+
+    One product ``[X 1]ᵀ (H_{:,a,:} ⊗ [X 1])`` per class ``a`` over row blocks of a
+    few MiB, instead of ``K²`` separate thin products (load_digits, K = 10: one
+    multinomial Hessian in 0.1 s against 2.5 s).
+    """
+    n, p = X.shape
+    k = hess.shape[1]
+    q = p + int(fit_intercept)
+    out = np.zeros((k, q, k * q))
+    rows = max(1, min(n, GRAM_BLOCK_BYTES // (8 * k * q)))
+    xt = np.empty((rows, q))
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        xb = xt[: stop - start]
+        xb[:, :p] = X[start:stop]
+        if fit_intercept:
+            xb[:, p] = 1.0
+        hb = hess[start:stop]
+        for a in range(k):
+            wide = (hb[:, a, :, None] * xb[:, None, :]).reshape(stop - start, k * q)
+            out[a] += xb.T @ wide
+    return [[out[a][:, c * q : (c + 1) * q] for c in range(k)] for a in range(k)]
 
 
 def _blocked_gram(X: np.ndarray, root_h: np.ndarray, fit_intercept: bool) -> np.ndarray:

@@ -193,7 +193,9 @@ def _model_step(H, g, coef, n_pen, l1, tol):
     if n_pen == len(g):
         return _model_cd(H, g, coef, l1, tol)
     w, b = slice(0, n_pen), slice(n_pen, None)
-    Hbb_pinv = np.linalg.pinv(H[b, b], hermitian=True)
+    # A relative cutoff: the multinomial's intercept block is singular (its rows sum
+    # to zero) and its rounding-level eigenvalue must not be inverted.
+    Hbb_pinv = np.linalg.pinv(H[b, b], rcond=1e-10, hermitian=True)
     coupling = H[w, b] @ Hbb_pinv
     d = np.empty_like(g)
     d[w] = _model_cd(H[w, w] - coupling @ H[b, w], g[w] - coupling @ g[b], coef[w], l1, tol[w])
