@@ -113,7 +113,7 @@ class _GLM(BaseEstimator):
             i = int(np.flatnonzero(s < 0)[0])
             raise ValueError(
                 f"{type(self).__name__}.fit: sample_weight must be >= 0; got "
-                f"sample_weight[{i}] = {s[i]!r} ({int(np.sum(s < 0))} negative)"
+                f"sample_weight[{i}] = {float(s[i])!r} ({int(np.sum(s < 0))} negative)"
             )
         if not s.sum() > 0:
             raise ValueError(
