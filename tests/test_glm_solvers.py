@@ -127,10 +127,14 @@ def test_auto_choices(monkeypatch):
     assert choose_solver(_objective("squared_error", "l2")) == "lstsq"
     assert choose_solver(_objective("logistic", "l2")) == "newton"
     assert choose_solver(_objective("huber", "l2")) == "newton"  # semismooth
-    # Newton for a multinomial while one Hessian is cheap, L-BFGS beyond.
-    assert choose_solver(_objective("multinomial", "l2")) == "newton"
-    monkeypatch.setattr(solvers_module, "NEWTON_MULTI_WORK", 0)
     assert choose_solver(_objective("multinomial", "l2")) == "lbfgs"
+    # ... which hands over to Newton when it has not converged and a Hessian is cheap.
+    monkeypatch.setattr(solvers_module, "AUTO_LBFGS_ITER", 2)
+    r = solve(_objective("multinomial", "l2"))
+    assert r.converged
+    assert r.solver == "lbfgs+newton"
+    monkeypatch.setattr(solvers_module, "NEWTON_MULTI_WORK", 0)
+    assert solve(_objective("multinomial", "l2"), max_iter=5).solver == "lbfgs"
     assert choose_solver(_objective("poisson", "enet")) == "cd"
     assert choose_solver(_objective("quantile", "l1")) == "linprog"
     assert choose_solver(_objective("hinge", "l2")) == "smoothing"

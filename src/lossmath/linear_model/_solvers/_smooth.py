@@ -22,7 +22,6 @@ import scipy.linalg as la
 from scipy.optimize import minimize
 
 from lossmath.linear_model._solvers._common import (
-    EPS,
     SolverResult,
     advice,
     armijo,
@@ -205,7 +204,7 @@ def lbfgs(obj, coef, tol, max_iter, verbose):
                 "maxiter": max_iter - used,
                 # scipy tests max |∇F|; the KKT test is max |w_i ∇F_i| ≤ tol.
                 "gtol": tol / float(np.max(obj.kkt_weights(coef))),
-                "ftol": 64 * EPS,
+                "ftol": 0.0,  # stop on the gradient (gtol), not on F's rounding
                 "maxcor": 30,
                 "maxls": 50,
             },
