@@ -64,6 +64,23 @@ def _gauge(obj, hess: np.ndarray) -> np.ndarray:
 _RANK_CUTOFF = 1e-12
 
 
+def psd_solver(hess: np.ndarray):
+    """``rhs ↦ H⁻¹ rhs`` as :func:`solve_psd`, the factorisation made once (for the
+    refinement steps of lstsq)."""
+    diag = np.diag(hess).copy()
+    e = np.where(diag > 0, 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0)), 1.0)
+    h = hess * e[:, None] * e[None, :]
+    try:
+        factor = la.cho_factor(h, check_finite=False)
+        pivots = np.abs(np.diag(factor[0]))
+        if pivots.size == 0 or pivots.min() ** 2 > _RANK_CUTOFF * pivots.max() ** 2:
+            return lambda r: e * la.cho_solve(factor, r * e, check_finite=False)
+    except la.LinAlgError:
+        pass
+    pinv = la.pinvh(h, rtol=_RANK_CUTOFF, check_finite=False)
+    return lambda r: e * (pinv @ (r * e))
+
+
 def solve_psd(hess: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """``H⁻¹ rhs`` by Cholesky; the minimum-norm solution if ``H`` is singular.
 
@@ -116,12 +133,7 @@ _REFINE_STEPS = 3
 def lstsq(obj, coef, tol, max_iter, verbose):
     """Closed form for squared error + L2 (see the module notes)."""
     f, g = obj.value_gradient(coef)
-    hess = obj.hessian(coef)
-    try:
-        factor = la.cho_factor(hess, check_finite=False)
-        step = lambda r: la.cho_solve(factor, r, check_finite=False)  # noqa: E731
-    except la.LinAlgError:
-        step = lambda r: la.lstsq(hess, r, check_finite=False)[0]  # noqa: E731
+    step = psd_solver(obj.hessian(coef))
     it = 0
     while it < max_iter:
         k = kkt_norm(obj, coef, g)
