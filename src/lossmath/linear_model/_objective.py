@@ -118,14 +118,15 @@ class GLMObjective:
 
     def _store_rms(self, coef: np.ndarray, g: np.ndarray) -> float:
         s = self.sample_weight
-        g2 = np.reshape(np.asarray(g), (self.n_samples, -1)) ** 2
+        g = np.reshape(np.asarray(g), (self.n_samples, -1))
         if self.__dict__.get("_unit_weights") is None:
             self._unit_weights = bool(np.all(s == 1))
         if self._unit_weights:
-            total = float(np.sum(g2))
+            flat = g.ravel()
+            total = float(flat @ flat)  # a BLAS dot: no n × K temporary
         else:
             pos = s > 0
-            total = float(np.sum(g2[pos] / s[pos, None]))
+            total = float(np.sum(g[pos] ** 2 / s[pos, None]))
         rms = float(np.sqrt(total / self.weight_sum))
         self._rms_cache = (np.array(coef, copy=True), rms)
         return rms
