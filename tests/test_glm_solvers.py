@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose
 from sklearn import linear_model as sk
 
+import lossmath.linear_model._solvers as solvers_module
 from lossmath import get_loss
 from lossmath.linear_model import GLMObjective
 from lossmath.linear_model._solvers import SOLVERS, choose_solver, solve
@@ -124,11 +125,18 @@ def test_kinked_losses_use_an_exact_method_and_no_nearby_point_is_better(loss, p
             assert min(obj.value(c) for c in trial) >= r.objective - 1e-13
 
 
-def test_auto_choices():
+def test_auto_choices(monkeypatch):
     assert choose_solver(_objective("squared_error", "l2")) == "lstsq"
     assert choose_solver(_objective("logistic", "l2")) == "newton"
     assert choose_solver(_objective("huber", "l2")) == "newton"  # semismooth
     assert choose_solver(_objective("multinomial", "l2")) == "lbfgs"
+    # ... which hands over to Newton when it has not converged and a Hessian is cheap.
+    monkeypatch.setattr(solvers_module, "AUTO_LBFGS_ITER", 2)
+    r = solve(_objective("multinomial", "l2"))
+    assert r.converged
+    assert r.solver == "lbfgs+newton"
+    monkeypatch.setattr(solvers_module, "NEWTON_MULTI_WORK", 0)
+    assert solve(_objective("multinomial", "l2"), max_iter=5).solver == "lbfgs"
     assert choose_solver(_objective("poisson", "enet")) == "cd"
     assert choose_solver(_objective("quantile", "l1")) == "interior_point"
     assert choose_solver(_objective("hinge", "l2")) == "smoothing"

@@ -47,6 +47,7 @@ class _GLM(BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="neither")],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
@@ -61,6 +62,7 @@ class _GLM(BaseEstimator):
         tol: float = 1e-8,
         warm_start: bool = False,
         verbose: int = 0,
+        n_threads: int | None = None,
     ):
         self.loss = loss
         self.alpha = alpha
@@ -71,6 +73,7 @@ class _GLM(BaseEstimator):
         self.tol = tol
         self.warm_start = warm_start
         self.verbose = verbose
+        self.n_threads = n_threads
 
     # ------------------------------------------------------------------ pieces
     def _penalty(self):
@@ -84,7 +87,7 @@ class _GLM(BaseEstimator):
         """``(objective, SolverResult)`` of one fit; warns when it did not converge."""
         loss.check_target(y)
         objective = GLMObjective(
-            loss, self._penalty(), X, y, sample_weight, self.fit_intercept, offset
+            loss, self._penalty(), X, y, sample_weight, self.fit_intercept, offset, self.n_threads
         )
         if coef0 is not None and coef0.size != objective.n_coef:
             coef0 = None
@@ -104,8 +107,24 @@ class _GLM(BaseEstimator):
             )
         return objective, result
 
+    def _weights(self, sample_weight, X) -> np.ndarray:
+        """``sample_weight`` checked: finite and ``≥ 0`` (frequency weights)."""
+        s = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if np.any(s < 0):
+            i = int(np.flatnonzero(s < 0)[0])
+            raise ValueError(
+                f"{type(self).__name__}.fit: sample_weight must be >= 0; got "
+                f"sample_weight[{i}] = {float(s[i])!r} ({int(np.sum(s < 0))} negative)"
+            )
+        if not s.sum() > 0:
+            raise ValueError(
+                f"{type(self).__name__}.fit: sample_weight must have a positive sum; "
+                f"got sum {s.sum()!r}"
+            )
+        return s
+
     def _fit(self, X, y, sample_weight, offset, loss):
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sample_weight = self._weights(sample_weight, X)
         if offset is not None:
             offset = np.asarray(offset, dtype=np.float64)
         coef0 = self._pack() if self.warm_start and hasattr(self, "coef_") else None
@@ -118,7 +137,12 @@ class _GLM(BaseEstimator):
         self.objective_ = float(result.objective)
         self.kkt_ = float(result.kkt)
         self.solver_ = result.solver
-        self._inference(objective, result.coef, loss)
+        if result.converged:
+            self._inference(objective, result.coef, loss)
+        else:
+            # Standard errors at a point that is not the optimum would look valid
+            # and are not: none are reported (coef_table says why).
+            self._clear_inference(f"no inference: the fit did not converge ({result.message})")
         check_separation(self, objective)
         return self
 
@@ -246,16 +270,24 @@ class GLMRegressor(RegressorMixin, _GLM):
     fit_intercept : bool, default True
     max_iter : int, default 1000
     tol : float, default 1e-8
-        Stop when the max-norm of the minimum-norm subgradient (KKT residual) is ≤ tol.
+        Relative: stop when the relative KKT residual ``kkt_`` is ≤ tol — the
+        max-norm of the minimum-norm subgradient of the objective, each entry
+        divided by its column's root mean square and by the size of the
+        per-sample gradient (at least 1), so that it does not depend on the units
+        of ``X`` (see ``docs/glm-inference.md``).
     warm_start : bool, default False
     verbose : int, default 0
+    n_threads : int, optional
+        Threads for every loss evaluation of the fit (``None``: the library's
+        default, see :mod:`lossmath`).
 
     Attributes
     ----------
     coef_, intercept_, n_iter_, converged_, objective_, kkt_, solver_
         The fit and how it was reached.
     covariance_matrix_, std_errors_, scale_, deviance_, log_likelihood_, aic_, bic_
-        For unpenalised and ridge fits of a likelihood loss (statsmodels' numbers).
+        For converged unpenalised and ridge fits of a likelihood loss
+        (statsmodels' numbers; conventions in ``docs/glm-inference.md``).
 
     Examples
     --------
@@ -326,6 +358,7 @@ class GLMClassifier(ClassifierMixin, _GLM):
         tol: float = 1e-8,
         warm_start: bool = False,
         verbose: int = 0,
+        n_threads: int | None = None,
     ):
         super().__init__(
             loss,
@@ -337,6 +370,7 @@ class GLMClassifier(ClassifierMixin, _GLM):
             tol=tol,
             warm_start=warm_start,
             verbose=verbose,
+            n_threads=n_threads,
         )
 
     def _get_loss(self, n_classes: int) -> Loss:
@@ -378,7 +412,7 @@ class GLMClassifier(ClassifierMixin, _GLM):
         """
         k = self.classes_.size
         loss = self._get_loss(k)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sample_weight = self._weights(sample_weight, X)
         if offset is not None:
             offset = np.asarray(offset, dtype=np.float64)
             if offset.shape not in ((X.shape[0],), (X.shape[0], k)):

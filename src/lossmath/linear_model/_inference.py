@@ -155,7 +155,14 @@ def glm_inference(
     n_eff = float(s.sum())
     # The rank of the (p+1)² information matrix, not an SVD of the n × (p+1) design:
     # the same answer where the Fisher weights are positive, at a fraction of the cost.
-    eig = np.linalg.eigvalsh(info)
+    # Decided on the equilibrated matrix E I E (E = diag(I)^{-1/2}, unit diagonal), so
+    # that the units of the columns do not matter: only duplicated or collinear
+    # columns make it rank-deficient (NIST's Longley, condition number 2e19 as given,
+    # is 5e8 equilibrated and has full rank).
+    diag = np.diag(info).copy()
+    e = np.where(diag > 0, 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0)), 1.0)
+    info_eq = info * e[:, None] * e[None, :]
+    eig = np.linalg.eigvalsh(info_eq)
     rank = int(np.sum(eig > eig.max() * info.shape[0] * np.finfo(float).eps))
     df_resid = n_eff - rank
     if rank < info.shape[0] and not l2:
@@ -178,7 +185,8 @@ def glm_inference(
     if l2:
         p = info.shape[0] - int(fit_intercept)
         precision[np.arange(p), np.arange(p)] += n_eff * l2
-    cov = np.linalg.inv(precision)
+    # Inverted equilibrated for the same reason: (E P E)⁻¹ = E⁻¹ P⁻¹ E⁻¹.
+    cov = np.linalg.inv(precision * e[:, None] * e[None, :]) * e[:, None] * e[None, :]
     deviance = float(np.sum(s * family.unit_deviance(y, mu, z, power)))
     if family.name == "tweedie":
         llf = aic = bic = None

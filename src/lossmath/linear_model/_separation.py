@@ -171,11 +171,7 @@ def check_separation(estimator, objective, what: str = "") -> bool:
         names.append("intercept")
     weight = np.abs(np.atleast_2d(direction)).max(axis=0)
     top = [names[j] for j in np.argsort(-weight)[:3] if weight[j] > 1e-9]
-    binary = (
-        objective.loss.n_outputs != 1
-        or objective.loss.y_interval.binary
-        or (objective.loss.distribution == "bernoulli")
-    )
+    binary = objective.loss.task in ("binary", "multiclass")
     kind = (
         "the classes are (quasi-)separated"
         if binary

@@ -1,16 +1,22 @@
 """Pieces every solver shares: the result, the KKT residual, starts, line searches.
 
 Stopping rule (all solvers): the max-norm of the minimum-norm subgradient of ``F``,
+each entry made relative,
 
 .. math::
 
-    \\operatorname{kkt}(w, b) = \\max\\bigl(
-        \\lVert \\operatorname{minnorm}(∇_w f + ∂P(w)) \\rVert_∞,\\;
-        \\lVert ∇_b f \\rVert_∞\\bigr) \\le \\text{tol},
+    \\operatorname{kkt}(w, b) = \\max\\Bigl(
+        \\max_j \\frac{|\\operatorname{minnorm}(∇_w f + ∂P(w))_j|}{d_j G},\\;
+        \\frac{\\lVert ∇_b f \\rVert_∞}{G}\\Bigr) \\le \\text{tol},
 
-with ``f`` the data term. It is zero exactly at a minimiser of a convex ``F`` and is
-scale-free in ``n`` (the data term is a weighted *mean*). ``converged`` is set only
-when this test passes on the returned coefficients.
+with ``f`` the data term, ``d_j`` the root weighted mean square of column ``j`` and
+``G = max(1, rms(∂ℓ/∂z))`` the size of the per-sample gradient at ``(w, b)``
+(:attr:`GLMObjective.col_scale`, :meth:`GLMObjective.kkt_weights`). It is zero
+exactly at a minimiser of a convex ``F``, free of the scale of ``n`` (the data term
+is a weighted *mean*) and of the scale of each column (multiplying column ``j`` by
+``c`` divides ``w_j`` by ``c`` and multiplies ``∂F/∂w_j`` and ``d_j`` by ``c``).
+On standardised columns with ``G = 1`` it is the plain max-norm of the subgradient.
+``converged`` is set only when this test passes on the returned coefficients.
 """
 
 from __future__ import annotations
@@ -61,17 +67,27 @@ def l1_l2(obj) -> tuple[float, float]:
     return pen.alpha * pen.l1_ratio, pen.alpha * (1.0 - pen.l1_ratio)
 
 
+def loss_kw(obj) -> dict:
+    """Keywords of a solver's own loss calls: unchecked, ``obj.n_threads`` threads."""
+    n_threads = getattr(obj, "n_threads", None)
+    if n_threads is None:
+        return {"check_input": False}
+    return {"check_input": False, "n_threads": n_threads}
+
+
 def n_w(obj) -> int:
     """Number of penalised entries (``K p``) at the front of ``coef``."""
     return obj.n_scores * obj.n_features
 
 
 def kkt_vector(obj, coef: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    """Minimum-norm subgradient of ``F`` from the smooth gradient ``grad`` (data + L2)."""
+    """Minimum-norm subgradient of ``F`` from the smooth gradient ``grad`` (data + L2),
+    relative: each entry times :meth:`GLMObjective.kkt_weights` (module notes)."""
     m = n_w(obj)
     w = coef[:m]
     data = grad[:m] - l1_l2(obj)[1] * w
-    return np.concatenate([obj.penalty.min_norm_subgradient(w, data), grad[m:]])
+    v = np.concatenate([obj.penalty.min_norm_subgradient(w, data), grad[m:]])
+    return v * obj.kkt_weights(coef)
 
 
 def kkt_norm(obj, coef, grad) -> float:
@@ -163,7 +179,7 @@ def lipschitz(obj, coef, iters=30) -> float:
     else:
         z = obj.raw_score(coef)
         with np.errstate(all="ignore"):
-            h = loss.fisher_diagonal(obj.y, z, obj.sample_weight, check_input=False)
+            h = loss.fisher_diagonal(obj.y, z, obj.sample_weight, **loss_kw(obj))
         h = np.max(np.reshape(h, (obj.n_samples, -1)), axis=1)
         h = np.where(np.isfinite(h), h, 0.0)
     rng = np.random.default_rng(0)

@@ -39,6 +39,7 @@ from lossmath.linear_model._solvers._common import (
     kkt_vector,
     l1_l2,
     lipschitz,
+    loss_kw,
     n_w,
     roundoff,
     stalled,
@@ -119,11 +120,20 @@ def fista(obj, coef, tol, max_iter, verbose):
     return _result(obj, x, F_x, kv, it, tol, max_iter, "fista", "cd", stall)
 
 
-def _model_cd(H, g, w, l1, tol, max_cycles=1000):
+#: Sweeps (full or over the active set) one model minimisation may take in all: the
+#: model is only a step direction, and the outer line search copes with an inexact
+#: one; without the cap an unreachable tolerance or a flat direction (duplicated
+#: columns) made this pure-Python loop run for minutes.
+MAX_MODEL_SWEEPS = 200
+
+
+def _model_cd(H, g, w, l1, tol, max_cycles=MAX_MODEL_SWEEPS):
     r"""Minimise :math:`gᵀd + ½ dᵀHd + l1 ‖w + d‖_1` by cyclic CD.
 
     After each full sweep, sweeps only the non-zero coordinates until they are
     solved (glmnet's active-set cycling), then sweeps all again to check.
+    ``tol`` is a scalar or one tolerance per coordinate; at most ``max_cycles``
+    sweeps in all.
     """
     n = len(g)
     d = np.zeros(n)
@@ -147,15 +157,19 @@ def _model_cd(H, g, w, l1, tol, max_cycles=1000):
         viol = np.where(u != 0, a + l1 * np.sign(u), np.sign(a) * np.maximum(np.abs(a) - l1, 0))
         return np.where(live, np.abs(viol), 0.0)
 
+    tol = np.broadcast_to(np.asarray(tol, dtype=float), (n,))
     everything = np.flatnonzero(live).tolist()
-    for _ in range(max_cycles):
+    budget = max_cycles
+    while budget > 0:
         sweep(everything)
-        if np.max(violation(), initial=0.0) <= tol:
+        budget -= 1
+        if np.all(violation() <= tol):
             break
         active = np.flatnonzero(live & (w + d != 0)).tolist()
-        for _ in range(max_cycles):
+        while budget > 0:
             sweep(active)
-            if np.max(violation()[active], initial=0.0) <= tol:
+            budget -= 1
+            if np.all(violation()[active] <= tol[active]):
                 break
     return d
 
@@ -169,13 +183,22 @@ def _model_step(H, g, coef, n_pen, l1, tol):
     crawls along the direction trading the intercept against features with a
     large mean.
     """
+    if l1 == 0:
+        # No L1 part: the model's minimiser is the Newton step, solved directly
+        # (CD crawls on an ill-conditioned H, e.g. NIST's Longley).
+        from lossmath.linear_model._solvers._smooth import solve_psd
+
+        return solve_psd(H, -g)
+    tol = np.broadcast_to(np.asarray(tol, dtype=float), (len(g),))
     if n_pen == len(g):
         return _model_cd(H, g, coef, l1, tol)
     w, b = slice(0, n_pen), slice(n_pen, None)
-    Hbb_pinv = np.linalg.pinv(H[b, b], hermitian=True)
+    # A relative cutoff: the multinomial's intercept block is singular (its rows sum
+    # to zero) and its rounding-level eigenvalue must not be inverted.
+    Hbb_pinv = np.linalg.pinv(H[b, b], rcond=1e-10, hermitian=True)
     coupling = H[w, b] @ Hbb_pinv
     d = np.empty_like(g)
-    d[w] = _model_cd(H[w, w] - coupling @ H[b, w], g[w] - coupling @ g[b], coef[w], l1, tol)
+    d[w] = _model_cd(H[w, w] - coupling @ H[b, w], g[w] - coupling @ g[b], coef[w], l1, tol[w])
     d[b] = -Hbb_pinv @ (g[b] + H[b, w] @ d[w])
     return d
 
@@ -185,7 +208,7 @@ def _curvature(obj, coef, fisher):
     z = obj.raw_score(coef)
     method = obj.loss.fisher_diagonal if fisher else obj.loss.hessian_diagonal
     with np.errstate(all="ignore"):
-        h = method(obj.y, z, obj.sample_weight, check_input=False)
+        h = method(obj.y, z, obj.sample_weight, **loss_kw(obj))
     return np.where(np.isfinite(h), np.maximum(h, 0.0), 0.0)
 
 
@@ -201,6 +224,7 @@ def cd(obj, coef, tol, max_iter, verbose):
     kv = kkt_vector(obj, coef, g)
     ws_size = 10
     stall = False
+    idle = 0
     it = 0
     for it in range(max_iter + 1):
         k = float(np.max(np.abs(kv)))
@@ -219,7 +243,9 @@ def cd(obj, coef, tol, max_iter, verbose):
         if obj.fit_intercept:
             idx = np.r_[idx, m + np.arange(k_cls)]
         sub_coef = coef[idx]
-        inner_tol = max(0.3 * tol, 1e-3 * k)
+        # The KKT residual is relative (entry i times kkt_weights[i]); the model's
+        # CD tests absolute gradients, one tolerance per coordinate.
+        inner_tol = max(0.3 * tol, 1e-3 * k) / obj.kkt_weights(coef)[idx]
         if sp.issparse(X) and k_cls == 1:
             d_sub = sparse_model_step(
                 X[:, W],
@@ -230,11 +256,17 @@ def cd(obj, coef, tol, max_iter, verbose):
                 _l2,
                 obj.weight_sum,
                 obj.fit_intercept,
-                inner_tol,
+                float(np.min(inner_tol)),
             )
         else:
             sub = GLMObjective(
-                obj.loss, obj.penalty, X[:, W], obj.y, obj.sample_weight, obj.fit_intercept
+                obj.loss,
+                obj.penalty,
+                X[:, W],
+                obj.y,
+                obj.sample_weight,
+                obj.fit_intercept,
+                n_threads=obj.n_threads,
             )
             sub.offset = obj.raw_score(coef) - sub.raw_score(sub_coef)
             H = sub.hessian(sub_coef, fisher=fisher)
@@ -259,6 +291,10 @@ def cd(obj, coef, tol, max_iter, verbose):
                         if np.max(np.abs(kv_new)) < k:
                             accepted = new
                             break
+                        if F_new >= F:
+                            # No decrease of F nor of the residual: the limit of
+                            # float64 for this problem (an unreachable tol).
+                            break
                 t *= 0.5
         if accepted is None:
             if W.size < p and ws_size < p:
@@ -266,7 +302,15 @@ def cd(obj, coef, tol, max_iter, verbose):
                 continue
             stall = True
             break
+        progress = F_new < F
         coef, F, g = accepted, F_new, g_new
         kv = kkt_vector(obj, coef, g)
+        if progress or float(np.max(np.abs(kv))) < k:
+            idle = 0
+        else:
+            idle += 1
+            if idle >= 3:  # neither F nor the residual moves: float64's limit
+                stall = True
+                break
         ws_size = max(10, 2 * int((coef[:m].reshape(k_cls, p) != 0).any(axis=0).sum()))
     return _result(obj, coef, F, kv, it, tol, max_iter, "cd", "fista", stall)
