@@ -80,7 +80,7 @@ def float_like(xp: Any, a: Any, like: Any) -> Any:
     """``a`` (a number, or a boolean array) in the floating dtype of the array ``like``.
 
     Kernels call this rather than ``xp.asarray(a, dtype=like.dtype)`` so that their
-    compiled form (``lossmath._jit``), where ``like`` is a float64 scalar without a
+    compiled form (``lossmath.engine.compiled``), where ``like`` is a float64 scalar without a
     dtype, can substitute its own version.
     """
     if hasattr(a, "dtype"):

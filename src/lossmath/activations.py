@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 import array_api_compat
 
 from lossmath._array import get_namespace, is_numpy, numpy_errstate
-from lossmath._eft import (
+from lossmath._error_free import (
     const,
     dd_add,
     dd_mul,

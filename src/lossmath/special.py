@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import array_api_compat
 
 from lossmath._array import get_namespace, numpy_errstate
-from lossmath._eft import precision, two_prod, two_sum
+from lossmath._error_free import precision, two_prod, two_sum
 from lossmath._validation import Interval, check_param, to_float
 
 __all__ = [

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from lossmath._array import get_namespace, numpy_errstate
-from lossmath._eft import two_sum
+from lossmath._error_free import two_sum
 from lossmath._validation import Interval, check_finite, check_param, to_float
 from lossmath.links import Softmax
 from lossmath.losses._base import Loss
@@ -59,7 +59,7 @@ def _softmax_parts(xp, z):
 
 
 # The per-class formulas below are shared by the NumPy kernel (arrays, the row
-# reductions broadcast) and the compiled row loop of ``lossmath._jit._softmax``
+# reductions broadcast) and the compiled row loop of ``lossmath.engine.compiled.softmax_loop``
 # (scalars): only the row reductions — max, argmax, R, ā — are written twice.
 
 

@@ -54,7 +54,7 @@ def source_hash() -> str:
     """SHA-256 of every lossmath source file, and of the versions of NumPy and llvmlite."""
     import llvmlite
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     digest = hashlib.sha256()
     digest.update(f"numpy {np.__version__} llvmlite {llvmlite.__version__}".encode())
     for path in sorted(root.rglob("*.py")):

@@ -1,9 +1,9 @@
 """Compile a loss's ``_kernel`` — the same code object — into a loop over samples.
 
 Nothing is re-implemented: the kernel function is re-created with its globals
-rebound (``xp`` becomes :mod:`lossmath._jit._namespace`; lossmath helpers it calls
+rebound (``xp`` becomes :mod:`lossmath.engine.compiled.scalar_namespace`; lossmath helpers it calls
 are compiled the same way, or replaced by their scalar versions from
-``_namespace.HELPERS``) and handed to numba. Each sample then goes through exactly
+``scalar_namespace.HELPERS``) and handed to numba. Each sample then goes through exactly
 the kernel's expressions, in float64, with ``y``, ``z`` scalars; the loop applies
 the sample weight as ``Loss._apply_weight`` does (``r · sᵢ``) and rounds once to
 the output's dtype on the store.
@@ -14,9 +14,9 @@ inputs would be rounded to float32 inside the kernel (measured: 48 of 114
 Poisson values off by an ulp of float32).
 
 numba options: ``error_model="numpy"`` (``1/0`` is ``inf``, as for arrays, not an
-exception); ``nogil=True`` so that threads of :mod:`lossmath._parallel` run blocks
+exception); ``nogil=True`` so that threads of :mod:`lossmath.engine.threads` run blocks
 at once; never ``fastmath``, which would license the reassociations the kernels'
-error-free transformations and :mod:`lossmath._jit._exp` depend on not happening.
+error-free transformations and :mod:`lossmath.engine.compiled.exp` depend on not happening.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from typing import Any
 import numba
 import numpy as np
 
-from lossmath._jit import CompileWarning, _cache, _namespace
-from lossmath._jit._stream import store_fence, stream_copy
+from lossmath.engine.compiled import CompileWarning, disk_cache, scalar_namespace
+from lossmath.engine.compiled.streaming import store_fence, stream_copy
 
 __all__ = [
     "OPTIONS",
@@ -119,8 +119,8 @@ def compiled_function(func: types.FunctionType, inline: str = "never") -> Any:
             obj = scope.get(name)
             if not isinstance(obj, types.FunctionType):
                 continue
-            if obj in _namespace.HELPERS:
-                scope[name] = _namespace.HELPERS[obj]
+            if obj in scalar_namespace.HELPERS:
+                scope[name] = scalar_namespace.HELPERS[obj]
             elif obj.__module__.startswith("lossmath."):
                 scope[name] = compiled_function(obj)
         rebound = types.FunctionType(
@@ -139,7 +139,7 @@ def kernel_params(loss: Any) -> tuple:
         with _lock:
             if cls not in _param_types:
                 names = [f.name for f in dataclasses.fields(cls)]
-                _param_types[cls] = _cache.params_class(cls, names)
+                _param_types[cls] = disk_cache.params_class(cls, names)
             params = _param_types[cls]
     return params._make([getattr(loss, f) for f in params._fields])
 
@@ -158,7 +158,7 @@ def output_slots(mode: tuple) -> tuple:
 
 
 def _kernel_loop(kernel: Any, value: bool, gradient: bool, hessian: bool) -> Any:
-    ns = _namespace
+    ns = scalar_namespace
 
     def loop(params, y, z, w, v, out_value, out_gradient, out_hessian):
         for i in range(z.shape[0]):
@@ -176,7 +176,7 @@ def _kernel_loop(kernel: Any, value: bool, gradient: bool, hessian: bool) -> Any
 
 
 def _hvp_loop(kernel: Any) -> Any:
-    ns = _namespace
+    ns = scalar_namespace
 
     def loop(params, y, z, w, v, out, unused_1, unused_2):
         for i in range(z.shape[0]):
@@ -211,7 +211,7 @@ def _chunked_kernel_loop(
     Each chunk of ``CHUNK`` samples is computed into scratch arrays that stay in L1
     (vectorised as in the plain loop: slices, so no index needs a wrap-around
     test), then copied to the outputs: with streaming stores
-    (:func:`~lossmath._jit._stream.stream_copy`) for outputs larger than the cache,
+    (:func:`~lossmath.engine.compiled.streaming.stream_copy`) for outputs larger than the cache,
     or one strided store at a time for an output that is a column of a 2-D array
     (strided stores in the computing loop stopped its vectorisation: logistic
     ``gradient_hessian`` 4.7× slower than on contiguous outputs). The same
@@ -219,7 +219,7 @@ def _chunked_kernel_loop(
     loop with plain stores ran 1.7–2.7× slower than :func:`_kernel_loop` on
     contiguous outputs (2·10⁵ and 2·10⁶ samples, logistic, Poisson, squared error).
     """
-    ns = _namespace
+    ns = scalar_namespace
     copy, finish = STORES[store]
 
     def loop(params, y, z, w, v, out_value, out_gradient, out_hessian):
@@ -254,7 +254,7 @@ def _chunked_kernel_loop(
 
 def _chunked_hvp_loop(kernel: Any, store: str) -> Any:
     """:func:`_hvp_loop` written out chunk by chunk as :func:`_chunked_kernel_loop`."""
-    ns = _namespace
+    ns = scalar_namespace
     copy, finish = STORES[store]
 
     def loop(params, y, z, w, v, out, unused_1, unused_2):
@@ -280,7 +280,7 @@ def failed_to_compile(loss: Any, mode: tuple, error: BaseException) -> bool:
 
     If it is, the failure is remembered — :func:`compiled_loop` returns ``None`` for
     that class and mode from then on, and the loss runs as NumPy expressions — and
-    reported once, as a :class:`~lossmath._jit.CompileWarning`. A loop is compiled
+    reported once, as a :class:`~lossmath.engine.compiled.CompileWarning`. A loop is compiled
     at its first call, before it writes anything, so nothing needs undoing.
     """
     if not isinstance(error, numba.core.errors.NumbaError):
@@ -306,7 +306,7 @@ def failed_to_compile(loss: Any, mode: tuple, error: BaseException) -> bool:
 
 
 _OUTPUTS = ("value", "gradient", "hessian")
-_PACKAGE = str(Path(__file__).resolve().parents[1])
+_PACKAGE = str(Path(__file__).resolve().parents[2])
 
 
 def _caller_level() -> int:
@@ -324,14 +324,14 @@ def compiled_loop(loss: Any, mode: tuple, labels: bool = False, store: str = "pl
     outputs, written to ``out_value``, ``out_gradient``, ``out_hessian`` — or
     ``("hvp",)``, ``H v`` per sample written to the first output. Scalar losses
     compile their kernel; the softmax cross-entropy has its own row loop
-    (:mod:`lossmath._jit._softmax`) around its per-class formulas, reading
+    (:mod:`lossmath.engine.compiled.softmax_loop`) around its per-class formulas, reading
     class labels as they are when ``labels``. The loop's
     arguments are ``(params, y, z, w, v, out0, out1, out2)``, unused ones ``None``;
     ``None`` is returned instead of a loop where numba failed to compile it
     (:func:`failed_to_compile`).
     Weights multiply every output; ``1.0`` (exact) stands in for no weights.
     ``store`` (scalar losses): ``"plain"``, stores as the loop computes;
-    ``"stream"``, streaming stores (:mod:`lossmath._jit._stream`; C-contiguous
+    ``"stream"``, streaming stores (:mod:`lossmath.engine.compiled.streaming`; C-contiguous
     outputs); ``"strided"``, for outputs that are not contiguous (both through a
     chunk of scratch, :func:`_chunked_kernel_loop`).
     """
@@ -360,12 +360,12 @@ def compiled_loop(loss: Any, mode: tuple, labels: bool = False, store: str = "pl
                 else:
                     loop = _chunked_hvp_loop(kernel, store)
             else:  # the softmax cross-entropy, the one loss of several scores
-                from lossmath._jit import _softmax
+                from lossmath.engine.compiled import softmax_loop
 
                 if mode[0] == "kernel":
-                    loop = _softmax.kernel_loop(*mode[1:], labels=labels)
+                    loop = softmax_loop.kernel_loop(*mode[1:], labels=labels)
                 else:
-                    loop = _softmax.hvp_loop(labels)
+                    loop = softmax_loop.hvp_loop(labels)
             identity = (*mode, "labels" if labels else "", store)
-            _loops[key] = _cache.cached(numba.njit(**OPTIONS)(loop), type(loss), identity)
+            _loops[key] = disk_cache.cached(numba.njit(**OPTIONS)(loop), type(loss), identity)
         return _loops[key]

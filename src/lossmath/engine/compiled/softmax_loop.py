@@ -24,8 +24,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from lossmath._jit import _namespace
-from lossmath._jit._compile import OPTIONS, compiled_function
+from lossmath.engine.compiled import scalar_namespace
+from lossmath.engine.compiled.loops import OPTIONS, compiled_function
 from lossmath.losses import multiclass
 
 __all__ = ["hvp_loop", "kernel_loop"]
@@ -121,7 +121,7 @@ def _row_parts(labels: bool):
     non-argmax ``others``. ``cw`` holds the class weights tiled over a chunk
     (ones without them: multiplying by 1 is exact).
     """
-    ns = _namespace
+    ns = scalar_namespace
     exp_gap = compiled_function(multiclass._exp_gap)
     target_weight = compiled_function(multiclass._target_weight)
 
@@ -179,12 +179,12 @@ def _tiled_class_weights():
 
 def kernel_loop(value: bool, gradient: bool, hessian: bool, labels: bool):
     """Python source of the loop for the kernel's requested outputs (numba compiles it)."""
-    ns = _namespace
+    ns = scalar_namespace
     parts = _row_parts(labels)
     tiled = _tiled_class_weights()
     complement = compiled_function(multiclass._complement)
     class_terms = compiled_function(multiclass._class_terms, inline="always")
-    log1p = _namespace.log1p
+    log1p = scalar_namespace.log1p
 
     def loop(params, a, z, w, v, out_value, out_gradient, out_hessian):
         n, k = z.shape
@@ -265,7 +265,7 @@ def kernel_loop(value: bool, gradient: bool, hessian: bool, labels: bool):
 
 def hvp_loop(labels: bool):
     """Python source of the ``H v`` loop (numba compiles it)."""
-    ns = _namespace
+    ns = scalar_namespace
     parts = _row_parts(labels)
     tiled = _tiled_class_weights()
     complement = compiled_function(multiclass._complement)

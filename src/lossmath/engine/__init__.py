@@ -1,0 +1,2 @@
+"""The execution engine under the loss contract.
+"""
