@@ -12,11 +12,11 @@ import numba
 import numpy as np
 import pytest
 
+from lossmath.checking._ulp import REFERENCE_DPS, exact, ulp_error
 from lossmath.engine import compiled
 from lossmath.engine.compiled.exp import exp, expm1
 from lossmath.engine.compiled.hyperbolic import sinh, tanh
 from lossmath.engine.compiled.log1p import log1p
-from lossmath.checking._ulp import REFERENCE_DPS, exact, ulp_error
 
 
 def _mapped(fn):

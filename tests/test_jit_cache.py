@@ -111,6 +111,22 @@ def test_a_broken_cache_is_a_miss_not_an_error(tmp_path, first_run):
         np.testing.assert_array_equal(a, b, strict=True)
 
 
+def test_a_file_of_another_loop_is_a_miss_not_an_error(tmp_path, first_run):
+    """Each loop's compiled code swapped with another's (same loss, other outputs
+    or dtype): loaded, it would be called with arguments it was not compiled for."""
+    _warm(tmp_path, first_run)
+    for stem in ("Logistic", "Multinomial"):
+        data = sorted(p for p in (tmp_path / "cache").rglob(f"*{stem}*.nbc"))
+        assert len(data) == 2, data
+        a, b = (p.read_bytes() for p in data)
+        data[0].write_bytes(b)
+        data[1].write_bytes(a)
+    hits, misses, got = _run(tmp_path, "swapped")
+    assert (hits, misses) == (2, 4)  # tweedie's two loops load; the swapped ones compile
+    for a, b in zip(first_run[1][2], got, strict=True):
+        np.testing.assert_array_equal(a, b, strict=True)
+
+
 @pytest.mark.skipif(not disk_cache.enabled(), reason="this process runs with LOSSMATH_JIT_CACHE=0")
 def test_the_key_holds_the_sources_and_the_loop(monkeypatch):
     """Each loop has its own index (its qualified name) and a key that changes with

@@ -23,9 +23,9 @@ import pytest
 import scipy.special
 
 from conftest import CASES, MULTI_CASES, SCALAR_CASES, case_id, small_batch
+from lossmath.checking import ULP_TOLERANCE, sample_points, ulp_errors
 from lossmath.engine import batch, compiled, runners, threads
 from lossmath.engine.compiled import input_checks, loops, streaming
-from lossmath.checking import ULP_TOLERANCE, sample_points, ulp_errors
 from lossmath.links import Identity
 from lossmath.losses import ScalarLoss, get_loss
 
@@ -635,14 +635,14 @@ def test_shared_blocks_are_larger_for_scalar_losses_yet_four_per_thread():
     never smaller than one single block; the softmax's rows keep single blocks."""
     single = threads.JIT_BLOCK_ELEMENTS
     factor = threads.SCALAR_BLOCK_FACTOR
-    for n, threads, expected in [
+    for n, n_threads, expected in [
         (10_000_000, 2, factor * single),  # capped
         (1_000_000, 2, 1_000_000 // 8),  # four blocks per thread
         (1_000_000, 1, 1_000_000 // 4),
         (200_000, 2, single),  # never below a single block
         (10_000_000, 64, single),
     ]:
-        assert threads.shared_block_rows(np.empty(n), threads, scalar=True) == expected
+        assert threads.shared_block_rows(np.empty(n), n_threads, scalar=True) == expected
     rows = threads.shared_block_rows(np.empty((1_000_000, 10)), 2, scalar=False)
     assert rows == single // 10
     cpus = threads._available_cpus()

@@ -1,2 +1,1 @@
-"""The execution engine under the loss contract.
-"""
+"""The execution engine under the loss contract."""

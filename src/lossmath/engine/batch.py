@@ -121,8 +121,7 @@ def arrays(owner: str, method: str, y: Any, z: Any, w: Any, v: Any) -> tuple:
             if a is None:
                 _refuse(owner, method, name, a)
         y, z, w, v = (
-            array_like(owner, method, name, a)
-            for name, a in zip(NAMES, (y, z, w, v), strict=True)
+            array_like(owner, method, name, a) for name, a in zip(NAMES, (y, z, w, v), strict=True)
         )
         y, z, w, v = _sequences_as_arrays(owner, y, z, w, v)
         if type(z) is not np.ndarray:
@@ -168,8 +167,7 @@ def weights(owner: str, xp: Any, w: Any, n: int, dtype: Any, check_input: bool) 
     w = to_float(owner, "sample_weight", xp, w, dtype)
     if tuple(w.shape) != (n,):
         raise ValueError(
-            f"{owner}: sample_weight must have shape ({n},) to match z; "
-            f"got shape {tuple(w.shape)}"
+            f"{owner}: sample_weight must have shape ({n},) to match z; got shape {tuple(w.shape)}"
         )
     if check_input:
         check_finite(owner, "sample_weight", xp, w)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from lossmath._array import numpy_errstate
 from lossmath.engine import batch, routes, threads
 from lossmath.engine.requests import Request
 
@@ -80,30 +81,36 @@ def weighted_mean(loss: Any, y: Any, z: Any, w: Any, check_input: bool, n_thread
     name = loss.name
     y, z, w, _ = batch.arrays(name, "__call__", y, z, w, None)
     xp = batch.namespace(name, y, z, w)
-    n = z.shape[0] if getattr(z, "ndim", 0) else 0
-    if n == 0:
-        raise ValueError(f"{name}: the mean loss needs at least one sample; got z of shape {tuple(getattr(z, 'shape', ()))}")
+    shape = tuple(getattr(z, "shape", np.shape(z)))
+    if shape[:1] == (0,):
+        raise ValueError(f"{name}: the mean loss needs at least one sample; got z of shape {shape}")
+    n = shape[0] if shape else 0
     dtype = z.dtype
     z64 = z
     if type(z) is np.ndarray and z.dtype.char in "fe":
         z64 = z.astype(np.float64)  # the values in float64, rounded once at the end
     if w is not None:
         w = batch.weights(name, xp, w, n, z64.dtype, check_input)
-        total = xp.sum(w)
+        with numpy_errstate():
+            total = xp.sum(w)
         if not float(total) > 0:
             raise ValueError(f"{name}: sample_weight must have a positive sum; got {total}")
-    request = _VALUE
-    values = routes.evaluate(loss, request, "__call__", y, z64, w, None, check_input, n_threads, None)[0]
-    mean = xp.mean(values) if w is None else xp.sum(values) / total
-    if not math.isfinite(float(mean)):
-        mean = _mean_without_overflow(loss, xp, y, z64, w, values, n_threads)
+    values = routes.evaluate(
+        loss, _VALUE, "__call__", y, z64, w, None, check_input, n_threads, None
+    )
+    values = values[0]
+    with numpy_errstate():
+        mean = xp.mean(values) if w is None else xp.sum(values) / total
+        if not (math.isfinite(float(mean)) and (w is None or math.isfinite(float(total)))):
+            mean = _mean_without_overflow(loss, xp, y, z64, w, values, n_threads)
     return xp.astype(mean, dtype)
 
 
 def _mean_without_overflow(loss, xp, y, z, w, values, n_threads):
     """The mean as ``Σ ℓᵢ pᵢ`` with weights ``pᵢ ≤ 1`` summing to 1 (see :func:`weighted_mean`)."""
     if w is not None:
-        values = routes.evaluate(loss, _VALUE, "__call__", y, z, None, None, False, n_threads, None)[0]
+        values = routes.evaluate(loss, _VALUE, "__call__", y, z, None, None, False, n_threads, None)
+        values = values[0]
         scaled = w / xp.max(w)  # ≤ 1: their sum does not overflow
         p = scaled / xp.sum(scaled)
     else:

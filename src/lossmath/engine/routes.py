@@ -93,7 +93,9 @@ def evaluate(loss, request, method, y, z, w, v, check_input, n_threads, out) -> 
                     raise
         if z.size >= threads.MIN_ELEMENTS:
             rows = threads.block_rows(z, threads.BLOCK_ELEMENTS)
-            return runners.numpy_blocks(loss, xp, request, arrays, check_input, n_threads, out, rows)
+            return runners.numpy_blocks(
+                loss, xp, request, arrays, check_input, n_threads, out, rows
+            )
     except (TypeError, ValueError):
         # A block held bad input: the checks on the whole arrays raise the
         # message naming the first bad value and the array's min / max.

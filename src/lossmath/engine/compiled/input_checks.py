@@ -22,7 +22,7 @@ __all__ = ["count_invalid", "count_invalid_labels"]
 
 
 def _compiled(func):
-    """``func`` compiled, and cached on disk as the loops are (``lossmath.engine.compiled.disk_cache``)."""
+    """``func`` compiled, and cached on disk as the loops are (``disk_cache``)."""
     return disk_cache.attach(numba.njit(nogil=True, error_model="numpy")(func), func.__qualname__)
 
 

@@ -5,8 +5,9 @@ rebound (``xp`` becomes :mod:`lossmath.engine.compiled.scalar_namespace`; lossma
 are compiled the same way, or replaced by their scalar versions from
 ``scalar_namespace.HELPERS``) and handed to numba. Each sample then goes through exactly
 the kernel's expressions, in float64, with ``y``, ``z`` scalars; the loop applies
-the sample weight as ``Loss._apply_weight`` does (``r · sᵢ``) and rounds once to
-the output's dtype on the store.
+the sample weight as :func:`lossmath.engine.batch.apply_weight` does (``r · sᵢ``,
+0 for a weight of 0, :func:`weighted`) and rounds once to the output's dtype on
+the store.
 
 Samples are read as ``np.float64(y[i])``, not ``float(y[i])``: numba types the
 builtin's result of a float32 element as float32, so ``y · z`` of two float32
@@ -34,39 +35,26 @@ import numba
 import numpy as np
 
 from lossmath.engine.compiled import CompileWarning, disk_cache, scalar_namespace
+from lossmath.engine.compiled.functions import OPTIONS, compiled_function, global_names, weighted
 from lossmath.engine.compiled.streaming import store_fence, stream_copy
 
 __all__ = [
-    "OPTIONS",
     "bound_by_arithmetic",
-    "compiled_function",
     "compiled_loop",
     "failed_to_compile",
     "kernel_params",
     "output_slots",
 ]
 
-OPTIONS = {"error_model": "numpy", "nogil": True}
-
 #: Samples per chunk of the streaming loops: their scratch arrays stay in L1.
 CHUNK = 128
 
 _lock = threading.RLock()
-_functions: dict[Any, Any] = {}
 _loops: dict[tuple, Any] = {}
 _param_types: dict[type, type] = {}
 #: ``(loss class, mode)`` whose loop numba could not compile (a user's kernel calling
 #: what numba does not support): :func:`compiled_loop` gives ``None`` for them.
 _failed: set[tuple] = set()
-
-
-def _global_names(code: types.CodeType) -> set[str]:
-    """Names a code object (and the code nested in it) may look up as globals."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _global_names(const)
-    return names
 
 
 #: Functions of the compiled namespace that cost tens of operations a value (a
@@ -76,7 +64,7 @@ ELEMENTARY = frozenset({"exp", "expm1", "log", "log1p", "sinh", "tanh", "hypot"}
 
 
 def _calls_elementary(func: types.FunctionType, seen: set) -> bool:
-    names = _global_names(func.__code__)
+    names = global_names(func.__code__)
     if names & ELEMENTARY:
         return True
     scope = func.__globals__
@@ -102,33 +90,6 @@ def bound_by_arithmetic(cls: type) -> bool:
     than the bytes they save (``docs/performance.md``, "Streaming stores").
     """
     return _calls_elementary(cls._kernel, set())
-
-
-def compiled_function(func: types.FunctionType, inline: str = "never") -> Any:
-    """``func`` compiled with its lossmath globals rebound to compiled versions.
-
-    ``inline="always"`` inlines it into its callers at numba's level (the loss
-    kernels); helpers keep their own body, where an argument that is ``None``
-    prunes its branches (``if alpha is None``).
-    """
-    with _lock:
-        if (func, inline) in _functions:
-            return _functions[func, inline]
-        scope = dict(func.__globals__)
-        for name in _global_names(func.__code__):
-            obj = scope.get(name)
-            if not isinstance(obj, types.FunctionType):
-                continue
-            if obj in scalar_namespace.HELPERS:
-                scope[name] = scalar_namespace.HELPERS[obj]
-            elif obj.__module__.startswith("lossmath."):
-                scope[name] = compiled_function(obj)
-        rebound = types.FunctionType(
-            func.__code__, scope, func.__name__, func.__defaults__, func.__closure__
-        )
-        compiled = numba.njit(inline=inline, **OPTIONS)(rebound)
-        _functions[func, inline] = compiled
-        return compiled
 
 
 def kernel_params(loss: Any) -> tuple:
@@ -166,11 +127,11 @@ def _kernel_loop(kernel: Any, value: bool, gradient: bool, hessian: bool) -> Any
             y_i, z_i = np.float64(y[i]), np.float64(z[i])
             lv, lg, lh = kernel(params, ns, y_i, z_i, value, gradient, hessian)
             if out_value is not None:
-                out_value[i] = lv * s
+                out_value[i] = weighted(lv, s)
             if out_gradient is not None:
-                out_gradient[i] = lg * s
+                out_gradient[i] = weighted(lg, s)
             if out_hessian is not None:
-                out_hessian[i] = lh * s
+                out_hessian[i] = weighted(lh, s)
 
     return loop
 
@@ -182,7 +143,7 @@ def _hvp_loop(kernel: Any) -> Any:
         for i in range(z.shape[0]):
             s = 1.0 if w is None else np.float64(w[i])
             lh = kernel(params, ns, np.float64(y[i]), np.float64(z[i]), False, False, True)[2]
-            out[i] = (lh * np.float64(v[i])) * s
+            out[i] = weighted(lh * np.float64(v[i]), s)
 
     return loop
 
@@ -236,11 +197,11 @@ def _chunked_kernel_loop(
                 y_t, z_t = np.float64(yc[t]), np.float64(zc[t])
                 lv, lg, lh = kernel(params, ns, y_t, z_t, value, gradient, hessian)
                 if out_value is not None:
-                    scratch_value[t] = lv * s
+                    scratch_value[t] = weighted(lv, s)
                 if out_gradient is not None:
-                    scratch_gradient[t] = lg * s
+                    scratch_gradient[t] = weighted(lg, s)
                 if out_hessian is not None:
-                    scratch_hessian[t] = lh * s
+                    scratch_hessian[t] = weighted(lh, s)
             if out_value is not None:
                 copy(out_value, c0, scratch_value, c)
             if out_gradient is not None:
@@ -268,7 +229,7 @@ def _chunked_hvp_loop(kernel: Any, store: str) -> Any:
             for t in range(c):
                 s = 1.0 if w is None else np.float64(wc[t])
                 lh = kernel(params, ns, np.float64(yc[t]), np.float64(zc[t]), False, False, True)[2]
-                scratch[t] = (lh * np.float64(vc[t])) * s
+                scratch[t] = weighted(lh * np.float64(vc[t]), s)
             copy(out, c0, scratch, c)
         finish()
 
@@ -362,10 +323,11 @@ def compiled_loop(loss: Any, mode: tuple, labels: bool = False, store: str = "pl
             else:  # the softmax cross-entropy, the one loss of several scores
                 from lossmath.engine.compiled import softmax_loop
 
+                formulas = type(loss)._row_formulas
                 if mode[0] == "kernel":
-                    loop = softmax_loop.kernel_loop(*mode[1:], labels=labels)
+                    loop = softmax_loop.kernel_loop(formulas, *mode[1:], labels=labels)
                 else:
-                    loop = softmax_loop.hvp_loop(labels)
+                    loop = softmax_loop.hvp_loop(formulas, labels)
             identity = (*mode, "labels" if labels else "", store)
             _loops[key] = disk_cache.cached(numba.njit(**OPTIONS)(loop), type(loss), identity)
         return _loops[key]
