@@ -13,14 +13,15 @@ How: :func:`cached` gives a loop its own name (so its own index file) and a
 :class:`LoopCache` (numba's, made to treat a broken file — or another loop's
 file in its place — as a miss; numba's own raised from the next call) whose key
 is the loop's bytecode, its identity (loss class, outputs, store) and a hash of
-every source file of lossmath with the versions of NumPy and llvmlite (numba adds its own version, the source file's time
-stamp and the CPU's name and features). Any change to a kernel, a helper or an
+every source file of lossmath with the versions of NumPy and llvmlite (numba
+adds its own version, the source file's time stamp and the CPU's name and
+features). Any change to a kernel, a helper or an
 elementary function therefore misses the cache and compiles anew. The
 hyper-parameter tuples' classes are attributes of this module, found by name
 when an index is read (:func:`params_class`). Only lossmath's own losses are
 cached: a user's subclass may call code whose changes the hash would not see.
 
-Where: numba's choice — ``__pycache__`` beside ``_compile.py`` when it is
+Where: numba's choice — ``__pycache__`` beside the loops' modules when it is
 writable, else the user's cache directory; ``NUMBA_CACHE_DIR`` overrides it.
 ``LOSSMATH_JIT_CACHE=0`` turns the cache off. Reading or writing it never
 fails a call: a broken or unwritable cache means compiling, as before.
