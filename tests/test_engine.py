@@ -38,7 +38,10 @@ METHODS = [
 
 def _call(loss, method, y, z, w=None, **kwargs):
     if method == "hessian_vector_product":
-        v = np.ones(np.shape(z)) if not isinstance(z, pd.DataFrame | pd.Series) else z * 0 + 1
+        if isinstance(z, pd.DataFrame | pd.Series):
+            v = z * 0 + 1
+        else:
+            v = np.ones(z.shape) if isinstance(z, np.ndarray) else np.ones(7)
         return loss.hessian_vector_product(y, z, v, w, **kwargs)
     return getattr(loss, method)(y, z, w, **kwargs)
 
@@ -158,9 +161,11 @@ def test_the_weighted_mean_is_finite_where_the_exact_one_is():
     exact = (np.log(2.0) + np.log1p(np.exp(-1.0))) / 2
     assert float(logistic(y, z, np.array([1e308, 1e308]))) == pytest.approx(exact, rel=1e-15)
     squared = get_loss("squared_error")
-    y, z = np.zeros(2), np.array([1.5e154, 1.5e154])
-    assert float(squared(y, z)) == pytest.approx(0.5 * 1.5e154**2, rel=1e-15)
-    assert np.isfinite(squared(y, z, np.array([1.0, 3.0])))
+    y, z = np.zeros(3), np.full(3, 1.265e154)  # each 0.8e308: their sum overflows
+    expected = float(squared.value(y[:1], z[:1])[0])
+    assert np.isfinite(expected)
+    assert float(squared(y, z)) == pytest.approx(expected, rel=1e-15)
+    assert float(squared(y, z, np.array([1.0, 3.0, 2.0]))) == pytest.approx(expected, rel=1e-15)
 
 
 @pytest.mark.parametrize("n", [5, 100_000])

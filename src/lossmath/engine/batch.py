@@ -26,7 +26,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from lossmath._array import get_namespace, is_numpy
+from lossmath._array import get_namespace, is_numpy, numpy_errstate
 from lossmath._validation import Interval, check_finite, to_float
 
 __all__ = [
@@ -226,10 +226,11 @@ def apply_weight(xp: Any, w: Any, a: Any, dtype: Any = None) -> Any:
         return a
     if w is not None:
         ws = xp.reshape(w, (w.shape[0],) + (1,) * (a.ndim - 1))
-        a = a * ws
-        # ``0 · inf`` and ``0 · NaN`` become 0; a finite product stays ``±0``.
-        if type(a) is not np.ndarray or np.isnan(a).any():
-            a = xp.where((ws == 0) & xp.isnan(a), xp.zeros_like(a), a)
+        with numpy_errstate():
+            a = a * ws
+            # ``0 · inf`` and ``0 · NaN`` become 0; a finite product stays ``±0``.
+            if type(a) is not np.ndarray or np.isnan(a).any():
+                a = xp.where((ws == 0) & xp.isnan(a), xp.zeros_like(a), a)
     return a if dtype is None or a.dtype == dtype else xp.astype(a, dtype)
 
 
