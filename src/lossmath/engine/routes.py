@@ -19,10 +19,12 @@ into new buffers: the values of the same input without ``out``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from lossmath._array import numpy_errstate
 from lossmath._validation import check_finite, check_out
 from lossmath.engine import batch, runners, threads
 
@@ -65,7 +67,12 @@ def evaluate(loss, request, method, y, z, w, v, check_input, n_threads, out) -> 
         n_threads = threads.check_n_threads(loss.name, n_threads)
     y, z, w, v = batch.arrays(loss.name, method, y, z, w, v)
     if check_input and type(v) is np.ndarray and v.dtype.kind == "f":
-        check_finite(loss.name, "v", np, v)
+        # A finite sum means every element is finite (an inf or NaN makes it
+        # inf or NaN): one read, no temporary; the full check only otherwise.
+        with numpy_errstate():
+            finite = math.isfinite(np.add.reduce(v, axis=None))
+        if not finite:
+            check_finite(loss.name, "v", np, v)
     mode = request.mode(loss)
     if type(z) is np.ndarray and z.size >= threads.JIT_MIN_ELEMENTS:
         done = runners.one_block(loss, request, mode, y, z, w, v, check_input, out)
