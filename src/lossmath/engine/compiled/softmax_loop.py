@@ -250,11 +250,13 @@ def kernel_loop(formulas: dict, value: bool, gradient: bool, hessian: bool, labe
                 )
                 if out_value is not None:
                     terms[t] = lv
+                # p_k and 1 - p_k lie in [0, 1]: g and H are finite, and a weight of 0
+                # gives 0 without ``weighted``'s select (the value and H v keep it).
                 s_t = 1.0 if w is None else sw[t]
                 if out_gradient is not None:
-                    gf[base + t] = weighted(lg, s_t)
+                    gf[base + t] = lg * s_t
                 if out_hessian is not None:
-                    hf[base + t] = weighted(lh, s_t)
+                    hf[base + t] = lh * s_t
             if out_value is not None:
                 _row_sums(terms, c, k, row_value)
                 for r in range(c):
