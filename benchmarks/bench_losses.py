@@ -35,7 +35,7 @@ import tracemalloc
 import numpy as np
 
 import lossmath
-from lossmath import _parallel
+from lossmath.engine import threads
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
 
@@ -82,8 +82,8 @@ def floor_runs(y, z, outs, n_threads):
     reading the output lines first: the fewest bytes that can move)."""
     import numba
 
-    from lossmath import _parallel
-    from lossmath._jit._stream import store_fence, stream_copy
+    from lossmath.engine import threads
+    from lossmath.engine.compiled.streaming import store_fence, stream_copy
 
     @numba.njit(nogil=True)
     def plain(y, z, a, b):
@@ -113,7 +113,7 @@ def floor_runs(y, z, outs, n_threads):
     flat = [np.ravel(x) for x in (z, *outs)]
     yv = np.ascontiguousarray(y, dtype=z.dtype)
     k = z.size // y.shape[0]
-    rows = _parallel.shared_block_rows(z, n_threads, scalar=z.ndim == 1)
+    rows = threads.shared_block_rows(z, n_threads, scalar=z.ndim == 1)
     blocks = -(-y.shape[0] // rows)
 
     def threaded(loop):
@@ -122,7 +122,7 @@ def floor_runs(y, z, outs, n_threads):
             e = slice(i * rows * k, (i + 1) * rows * k)
             loop(yv[r], flat[0][e], flat[1][e], flat[2][e])
 
-        return lambda: _parallel.run_blocks(work, blocks, n_threads)
+        return lambda: threads.run_blocks(work, blocks, n_threads)
 
     yy = y if z.ndim == 1 else yv[:, None]
     return {
@@ -503,7 +503,7 @@ def main(argv=None):
         return
     print(
         "\nSmall inputs: microseconds per call, float64, one thread (below "
-        f"{_parallel.JIT_BLOCK_ELEMENTS:,} elements every library stays in the "
+        f"{threads.JIT_BLOCK_ELEMENTS:,} elements every library stays in the "
         "calling thread); ratios lossmath / other"
     )
     head = f"{'case':<36}{'method':<18}{'lossmath':>9}{'checked':>9}"

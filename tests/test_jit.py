@@ -1,4 +1,4 @@
-"""The compiled path's own elementary functions (``lossmath._jit``) against mpmath.
+"""The compiled path's own elementary functions (``lossmath.engine.compiled``) against mpmath.
 
 The loss kernels compiled by numba call these instead of the C library's (which
 would stop the loops from vectorising); every compiled loss result inherits their
@@ -12,11 +12,11 @@ import numba
 import numpy as np
 import pytest
 
-from lossmath import _jit
-from lossmath._jit._exp import exp, expm1
-from lossmath._jit._hyperbolic import sinh, tanh
-from lossmath._jit._log1p import log1p
 from lossmath.checking._ulp import REFERENCE_DPS, exact, ulp_error
+from lossmath.engine import compiled
+from lossmath.engine.compiled.exp import exp, expm1
+from lossmath.engine.compiled.hyperbolic import sinh, tanh
+from lossmath.engine.compiled.log1p import log1p
 
 
 def _mapped(fn):
@@ -130,4 +130,4 @@ def test_lossmath_jit_switch(monkeypatch, setting, expected):
         monkeypatch.delenv("LOSSMATH_JIT", raising=False)
     else:
         monkeypatch.setenv("LOSSMATH_JIT", setting)
-    assert _jit.available.__wrapped__() is expected
+    assert compiled.available.__wrapped__() is expected

@@ -1,4 +1,4 @@
-"""The compiled loops' disk cache (``lossmath._jit._cache``).
+"""The compiled loops' disk cache (``lossmath.engine.compiled.disk_cache``).
 
 A loop compiled in one process is loaded, not compiled, by the next, and
 computes the same bits; anything that could change what a loop computes (the
@@ -20,7 +20,7 @@ import numba
 import numpy as np
 import pytest
 
-from lossmath._jit import _cache, _compile
+from lossmath.engine.compiled import disk_cache, loops
 from lossmath.losses import Logistic, get_loss
 
 #: Run in a fresh interpreter: every compiled loop the calls below use, its cache
@@ -30,7 +30,7 @@ _SCRIPT = textwrap.dedent(
     import sys
     import numpy as np
     from lossmath.losses import get_loss
-    from lossmath._jit import _compile
+    from lossmath.engine.compiled import loops
 
     rng = np.random.default_rng(0)
     n = 20_000
@@ -46,8 +46,8 @@ _SCRIPT = textwrap.dedent(
             y = (rng.random(n) < 0.5) * 1.0
         results += loss.value_gradient_hessian(y, z, check_input=False)
         results.append(loss.gradient(y, z.astype(np.float32)))
-    hits = sum(sum(loop.stats.cache_hits.values()) for loop in _compile._loops.values())
-    misses = sum(sum(loop.stats.cache_misses.values()) for loop in _compile._loops.values())
+    hits = sum(sum(loop.stats.cache_hits.values()) for loop in loops._loops.values())
+    misses = sum(sum(loop.stats.cache_misses.values()) for loop in loops._loops.values())
     np.savez(sys.argv[1], *results)
     print(hits, misses)
     """
@@ -111,23 +111,39 @@ def test_a_broken_cache_is_a_miss_not_an_error(tmp_path, first_run):
         np.testing.assert_array_equal(a, b, strict=True)
 
 
-@pytest.mark.skipif(not _cache.enabled(), reason="this process runs with LOSSMATH_JIT_CACHE=0")
+def test_a_file_of_another_loop_is_a_miss_not_an_error(tmp_path, first_run):
+    """Each loop's compiled code swapped with another's (same loss, other outputs
+    or dtype): loaded, it would be called with arguments it was not compiled for."""
+    _warm(tmp_path, first_run)
+    for stem in ("Logistic", "Multinomial"):
+        data = sorted(p for p in (tmp_path / "cache").rglob(f"*{stem}*.nbc"))
+        assert len(data) == 2, data
+        a, b = (p.read_bytes() for p in data)
+        data[0].write_bytes(b)
+        data[1].write_bytes(a)
+    hits, misses, got = _run(tmp_path, "swapped")
+    assert (hits, misses) == (2, 4)  # tweedie's two loops load; the swapped ones compile
+    for a, b in zip(first_run[1][2], got, strict=True):
+        np.testing.assert_array_equal(a, b, strict=True)
+
+
+@pytest.mark.skipif(not disk_cache.enabled(), reason="this process runs with LOSSMATH_JIT_CACHE=0")
 def test_the_key_holds_the_sources_and_the_loop(monkeypatch):
     """Each loop has its own index (its qualified name) and a key that changes with
     what it computes and with the lossmath sources."""
     loss = get_loss("poisson")
-    loop = _compile.compiled_loop(loss, ("kernel", True, False, False), store="strided")
+    loop = loops.compiled_loop(loss, ("kernel", True, False, False), store="strided")
     assert "Poisson" in loop.py_func.__qualname__
-    assert isinstance(loop._cache, _cache.LoopCache)
+    assert isinstance(loop._cache, disk_cache.LoopCache)
     key = loop._cache._lossmath_key
-    assert key.startswith(_cache.source_hash())
+    assert key.startswith(disk_cache.source_hash())
     assert "strided" in key
-    other = _compile.compiled_loop(loss, ("kernel", True, True, False), store="strided")
+    other = loops.compiled_loop(loss, ("kernel", True, True, False), store="strided")
     assert other._cache._lossmath_key != key
     assert other.py_func.__qualname__ != loop.py_func.__qualname__
     # The same loop after an edit of any source file: another key.
-    monkeypatch.setattr(_cache, "source_hash", lambda: "0" * 64)
-    edited = _cache.attach(numba.njit(loop.py_func), "edited")
+    monkeypatch.setattr(disk_cache, "source_hash", lambda: "0" * 64)
+    edited = disk_cache.attach(numba.njit(loop.py_func), "edited")
     assert edited._cache._lossmath_key.startswith("0" * 64)
     assert edited._cache._lossmath_key.split()[0] != key.split()[0]
 
@@ -139,8 +155,8 @@ class _MyLogistic(Logistic):
 
 def test_losses_outside_lossmath_are_not_cached():
     loss = _MyLogistic()
-    loop = _compile.compiled_loop(loss, ("kernel", False, True, False))
-    assert not isinstance(loop._cache, _cache.LoopCache)
+    loop = loops.compiled_loop(loss, ("kernel", False, True, False))
+    assert not isinstance(loop._cache, disk_cache.LoopCache)
     y, z = np.zeros(9000), np.linspace(-5, 5, 9000)
     np.testing.assert_array_equal(loss.gradient(y, z), Logistic().gradient(y, z))
 
@@ -148,7 +164,7 @@ def test_losses_outside_lossmath_are_not_cached():
 @pytest.mark.parametrize("name", ["logistic", "huber", "multinomial", "focal"])
 def test_hyper_parameter_tuples_pickle_by_reference(name):
     """A cached signature names the tuple's class; it must read back as this one."""
-    params = _compile.kernel_params(get_loss(name))
-    assert type(params).__module__ == _cache.__name__
+    params = loops.kernel_params(get_loss(name))
+    assert type(params).__module__ == disk_cache.__name__
     assert pickle.loads(pickle.dumps(type(params))) is type(params)
     assert pickle.loads(pickle.dumps(params)) == params

@@ -207,7 +207,7 @@ def test_changed_kernels_agree_compiled_and_as_numpy(monkeypatch, loss, dtype):
     """Where a kernel was changed for extreme scores, the compiled loop (numba) and
     the NumPy expressions (``LOSSMATH_JIT=0``) give the same infinities and zeros,
     and values within the few ulps of their different ``exp`` / ``log1p``."""
-    from lossmath import _jit
+    from lossmath.engine import compiled as _jit
 
     rng = np.random.default_rng(6)
     n = 300

@@ -1,8 +1,8 @@
 """The fast paths of large NumPy inputs: compiled loops and NumPy blocks.
 
-Every loss runs compiled (``lossmath._jit``: scalar losses their kernel itself,
+Every loss runs compiled (``lossmath.engine.compiled``: scalar losses their kernel itself,
 the softmax a row loop around its per-class formulas); with numba switched off
-(``LOSSMATH_JIT=0``) the NumPy kernel runs on row blocks (``lossmath._parallel``).
+(``LOSSMATH_JIT=0``) the NumPy kernel runs on row blocks (``lossmath.engine.threads``).
 Both must hold the mpmath accuracy bar, give results that do not depend on the
 number of threads or the block size (bit for bit), write into ``out=`` buffers,
 and raise the plain path's messages. The NumPy blocks also equal the plain path
@@ -23,18 +23,18 @@ import pytest
 import scipy.special
 
 from conftest import CASES, MULTI_CASES, SCALAR_CASES, case_id, small_batch
-from lossmath import _jit, _parallel
-from lossmath._jit import _check, _compile, _stream
 from lossmath.checking import ULP_TOLERANCE, sample_points, ulp_errors
+from lossmath.engine import batch, compiled, runners, threads
+from lossmath.engine.compiled import input_checks, loops, streaming
 from lossmath.links import Identity
 from lossmath.losses import ScalarLoss, get_loss
 
 FUSED = ["value", "gradient", "hessian_diagonal", "value_gradient", "gradient_hessian"]
 FUSED += ["value_gradient_hessian", "fisher_diagonal"]
 #: More than ``MIN_ELEMENTS`` rows, and not a multiple of any block size.
-N_LARGE = _parallel.MIN_ELEMENTS + 4099
+N_LARGE = threads.MIN_ELEMENTS + 4099
 #: From ``JIT_MIN_ELEMENTS`` to one compiled block: not a multiple of anything.
-N_MID = _parallel.JIT_MIN_ELEMENTS + 1237
+N_MID = threads.JIT_MIN_ELEMENTS + 1237
 
 
 @pytest.fixture(params=["compiled", "numpy"])
@@ -45,23 +45,23 @@ def engine(request, monkeypatch):
     plain one (``test_streaming_stores_write_the_same_bits``), so it inherits
     every check made here."""
     if request.param == "numpy":
-        monkeypatch.setattr(_jit, "available", lambda: False)
+        monkeypatch.setattr(compiled, "available", lambda: False)
     return request.param
 
 
 @pytest.fixture
 def chunk_everything(monkeypatch):
     """Chunk even the smallest input, in blocks of 7 elements: many blocks, odd edges."""
-    monkeypatch.setattr(_parallel, "MIN_ELEMENTS", 1)
-    monkeypatch.setattr(_parallel, "JIT_MIN_ELEMENTS", 1)
-    monkeypatch.setattr(_parallel, "BLOCK_ELEMENTS", 7)
-    monkeypatch.setattr(_parallel, "JIT_BLOCK_ELEMENTS", 7)
+    monkeypatch.setattr(threads, "MIN_ELEMENTS", 1)
+    monkeypatch.setattr(threads, "JIT_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(threads, "BLOCK_ELEMENTS", 7)
+    monkeypatch.setattr(threads, "JIT_BLOCK_ELEMENTS", 7)
 
 
 def _plain(monkeypatch, fn):
     with monkeypatch.context() as m:
-        m.setattr(_parallel, "MIN_ELEMENTS", np.inf)
-        m.setattr(_parallel, "JIT_MIN_ELEMENTS", np.inf)
+        m.setattr(threads, "MIN_ELEMENTS", np.inf)
+        m.setattr(threads, "JIT_MIN_ELEMENTS", np.inf)
         return fn()
 
 
@@ -110,8 +110,8 @@ def test_extreme_points_in_a_large_input_match_the_small_one(name, dtype, engine
     big = loss.value_gradient_hessian(np.tile(y, reps), np.tile(z, reps), n_threads=2)
     with monkeypatch.context() as m:
         if engine == "compiled":  # the compiled loop in blocks of 7, as the mpmath test runs it
-            m.setattr(_parallel, "JIT_MIN_ELEMENTS", 1)
-            m.setattr(_parallel, "JIT_BLOCK_ELEMENTS", 7)
+            m.setattr(threads, "JIT_MIN_ELEMENTS", 1)
+            m.setattr(threads, "JIT_BLOCK_ELEMENTS", 7)
         small = loss.value_gradient_hessian(y, z)  # what test_accuracy* checks
     for b, s in zip(big, small, strict=True):
         np.testing.assert_array_equal(b.reshape(reps, -1), np.broadcast_to(s, (reps, s.size)))
@@ -126,8 +126,8 @@ def test_chunked_does_not_depend_on_threads_or_blocks(loss, method, engine, monk
     _assert_matches_plain(engine, loss, first, plain)
     for n_threads in (2, 3):
         _assert_identical(getattr(loss, method)(y, z, w, n_threads=n_threads), first)
-    monkeypatch.setattr(_parallel, "BLOCK_ELEMENTS", 1000)
-    monkeypatch.setattr(_parallel, "JIT_BLOCK_ELEMENTS", 1000)
+    monkeypatch.setattr(threads, "BLOCK_ELEMENTS", 1000)
+    monkeypatch.setattr(threads, "JIT_BLOCK_ELEMENTS", 1000)
     _assert_identical(getattr(loss, method)(y, z, w, n_threads=2), first)
 
 
@@ -139,7 +139,7 @@ def test_every_loss_takes_the_compiled_loop(loss, method, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("NumPy blocks used")
 
-    monkeypatch.setattr(type(loss), "_evaluate_blocks", fail)
+    monkeypatch.setattr(runners, "numpy_blocks", fail)
     y, z, w = large_batch(loss)
     args = (y, z, np.ones_like(z), w) if method == "hessian_vector_product" else (y, z, w)
     getattr(loss, method)(*args)
@@ -248,12 +248,12 @@ def test_without_numba_small_inputs_stay_plain(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("run_blocks or a compiled loop called")
 
-    monkeypatch.setattr(_jit, "available", lambda: False)  # as LOSSMATH_JIT=0 makes it
-    monkeypatch.setattr(_parallel, "run_blocks", fail)
-    monkeypatch.setattr(_compile, "compiled_loop", fail)
-    monkeypatch.setattr(_check, "count_invalid", fail)
+    monkeypatch.setattr(compiled, "available", lambda: False)  # as LOSSMATH_JIT=0 makes it
+    monkeypatch.setattr(threads, "run_blocks", fail)
+    monkeypatch.setattr(loops, "compiled_loop", fail)
+    monkeypatch.setattr(input_checks, "count_invalid", fail)
     loss = get_loss("logistic")
-    n = _parallel.MIN_ELEMENTS - 1
+    n = threads.MIN_ELEMENTS - 1
     loss.gradient_hessian(np.zeros(n), np.zeros(n), n_threads=2)
     loss.gradient_hessian([0.0] * 100, [0.0] * 100, n_threads=2)
 
@@ -266,7 +266,7 @@ def test_every_numpy_input_takes_the_compiled_loop(monkeypatch):
         raise AssertionError("the NumPy kernel ran")
 
     loss = get_loss("logistic")
-    monkeypatch.setattr(type(loss), "_block", fail)
+    monkeypatch.setattr(runners, "_block", fail)
     for n in (1, 2, 100):
         y, z, w = small_batch(loss, n=n)
         loss.gradient_hessian(y, z, w)
@@ -280,7 +280,7 @@ def test_mid_sized_inputs_take_the_compiled_loop_in_this_thread(loss, monkeypatc
     results of the large path: within the plain path's tolerance, weights, float32
     and ``H v`` included."""
     n = N_MID // (loss.n_outputs or 1) + 1
-    assert _parallel.JIT_MIN_ELEMENTS <= n * (loss.n_outputs or 1) <= _parallel.JIT_BLOCK_ELEMENTS
+    assert threads.JIT_MIN_ELEMENTS <= n * (loss.n_outputs or 1) <= threads.JIT_BLOCK_ELEMENTS
     y, z, w = small_batch(loss, n=n, seed=4)
     v = np.random.default_rng(0).normal(size=z.shape)
     plain = {
@@ -293,20 +293,20 @@ def test_mid_sized_inputs_take_the_compiled_loop_in_this_thread(loss, monkeypatc
         raise AssertionError("run_blocks called")
 
     calls = []
-    real = type(loss)._validate
+    real = batch.validate
 
-    def no_validation(self, *args, **kwargs):
+    def no_validation(*args, **kwargs):
         calls.append(args)
-        return real(self, *args, **kwargs)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(_parallel, "run_blocks", fail)
-    monkeypatch.setattr(type(loss), "_evaluate_blocks", fail)
+    monkeypatch.setattr(threads, "run_blocks", fail)
+    monkeypatch.setattr(runners, "numpy_blocks", fail)
     got = loss.value_gradient_hessian(y, z, w, check_input=False, n_threads=2)
     _assert_matches_plain("compiled", loss, got, plain["vgh"])
     _assert_identical(loss.value_gradient_hessian(y, z, w), got)
     got = loss.hessian_vector_product(y, z, v, w)
     _assert_matches_plain("compiled", loss, got, plain["hvp"])
-    monkeypatch.setattr(type(loss), "_validate", no_validation)
+    monkeypatch.setattr(batch, "validate", no_validation)
     got = loss.gradient_hessian(y, z.astype(np.float32), check_input=False)
     _assert_matches_plain("compiled", loss, got, plain["f32"])
     assert calls == []
@@ -315,7 +315,7 @@ def test_mid_sized_inputs_take_the_compiled_loop_in_this_thread(loss, monkeypatc
 @pytest.mark.parametrize("loss", CASES, ids=case_id)
 def test_one_block_route_gives_the_bits_of_the_general_one(loss, monkeypatch):
     """A mid-sized input's call takes a short route to the compiled loop
-    (``Loss._evaluate_one_block``), past the decisions of the general one: the same
+    (``lossmath.engine.runners.one_block``), past the decisions of the general one: the same
     loop, so the same bits — every method, weights, ``H v``, float32, ``out=``
     buffers (written in place) and the default checks."""
     n = N_MID // (loss.n_outputs or 1) + 1
@@ -336,10 +336,10 @@ def test_one_block_route_gives_the_bits_of_the_general_one(loss, monkeypatch):
         raise AssertionError("the general route ran")
 
     with monkeypatch.context() as m:
-        m.setattr(type(loss), "_evaluate_compiled", fail)
+        m.setattr(runners, "compiled", fail)
         short = run()
     with monkeypatch.context() as m:
-        m.setattr(type(loss), "_evaluate_one_block", lambda *args: None)
+        m.setattr(runners, "one_block", lambda *args: None)
         general = run()
     for a, b in zip(short, general, strict=True):
         _assert_identical(a, b)
@@ -368,7 +368,7 @@ def test_a_kernel_numba_cannot_compile_runs_as_numpy_expressions(monkeypatch):
 
     loss = LogExpit()
     y, z, w = small_batch(get_loss("squared_error"), n=N_LARGE, seed=8)
-    with pytest.warns(_jit.CompileWarning, match=r"log_expit: numba could not compile .*value"):
+    with pytest.warns(compiled.CompileWarning, match=r"log_expit: numba could not compile .*value"):
         small = loss.value(y[:5], z[:5], w[:5])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # once is enough
@@ -376,8 +376,8 @@ def test_a_kernel_numba_cannot_compile_runs_as_numpy_expressions(monkeypatch):
         _assert_identical(small, big[:5])
         _assert_identical(big, _plain(monkeypatch, lambda: loss.value(y, z, w)))
         spy = []
-        real = type(loss)._evaluate_compiled
-        monkeypatch.setattr(type(loss), "_evaluate_compiled", lambda *a: spy.append(1) or real(*a))
+        real = runners.compiled
+        monkeypatch.setattr(runners, "compiled", lambda *a: spy.append(1) or real(*a))
         g, h = loss.gradient_hessian(y, z, w, n_threads=2)
     assert spy, "gradient_hessian compiles"
     _assert_identical(g, (z - y) * w)
@@ -537,39 +537,39 @@ def test_streaming_stores_write_the_same_bits(loss, dtype, monkeypatch):
     ]
     expected = {m: _as_tuple(getattr(loss, m)(*args, n_threads=2)) for m, args in calls}
     stores = _record_stores(monkeypatch)
-    monkeypatch.setattr(_stream, "_last_level_cache", lambda: 0)
+    monkeypatch.setattr(streaming, "_last_level_cache", lambda: 0)
     # Every kernel, those bound by their arithmetic too: a user's may not be.
-    monkeypatch.setattr(_compile, "bound_by_arithmetic", lambda cls: False)
-    monkeypatch.setattr(_parallel, "JIT_BLOCK_ELEMENTS", 1000)  # chunks cut at odd places
+    monkeypatch.setattr(loops, "bound_by_arithmetic", lambda cls: False)
+    monkeypatch.setattr(threads, "JIT_BLOCK_ELEMENTS", 1000)  # chunks cut at odd places
     itemsize = np.dtype(dtype).itemsize
-    for residue in range(0, _stream.VECTOR_BYTES, itemsize):
+    for residue in range(0, streaming.VECTOR_BYTES, itemsize):
         for method, args in calls:
             bufs = tuple(_at_alignment(e.size, dtype, residue) for e in expected[method])
             got = getattr(loss, method)(*args, n_threads=2, out=bufs if len(bufs) > 1 else bufs[0])
             _assert_identical(got, expected[method])
-    assert stores.count("stream") == len(calls) * (_stream.VECTOR_BYTES // itemsize)
+    assert stores.count("stream") == len(calls) * (streaming.VECTOR_BYTES // itemsize)
 
 
 def _record_stores(monkeypatch):
     """The ``store`` of every compiled loop looked up from now on, in order."""
     stores = []
-    real = _compile.compiled_loop
+    real = loops.compiled_loop
 
     def spy(*args, store="plain", **kwargs):
         stores.append(store)
         return real(*args, store=store, **kwargs)
 
-    monkeypatch.setattr(_compile, "compiled_loop", spy)
+    monkeypatch.setattr(loops, "compiled_loop", spy)
     return stores
 
 
 def _at_alignment(n, dtype, residue):
     """An empty array of ``n`` elements whose address is ``residue`` mod ``VECTOR_BYTES``."""
     itemsize = np.dtype(dtype).itemsize
-    base = np.empty(n + _stream.VECTOR_BYTES // itemsize, dtype)
-    skip = (residue - base.ctypes.data) % _stream.VECTOR_BYTES // itemsize
+    base = np.empty(n + streaming.VECTOR_BYTES // itemsize, dtype)
+    skip = (residue - base.ctypes.data) % streaming.VECTOR_BYTES // itemsize
     out = base[skip : skip + n]
-    assert out.ctypes.data % _stream.VECTOR_BYTES == residue
+    assert out.ctypes.data % streaming.VECTOR_BYTES == residue
     return out
 
 
@@ -606,7 +606,7 @@ def test_strided_inputs_and_outputs_give_the_same_bits(loss, dtype, monkeypatch)
         return wide[:, 1]
 
     stores = _record_stores(monkeypatch)
-    monkeypatch.setattr(_parallel, "JIT_BLOCK_ELEMENTS", 1000)
+    monkeypatch.setattr(threads, "JIT_BLOCK_ELEMENTS", 1000)
     for method, args in calls:
         strided = tuple(a if a is None else column(a) for a in args)
         assert not strided[1].flags.c_contiguous
@@ -621,33 +621,33 @@ def test_strided_inputs_and_outputs_give_the_same_bits(loss, dtype, monkeypatch)
 
 
 def test_streaming_only_where_outputs_outgrow_the_cache(monkeypatch):
-    big = _stream._last_level_cache() // 8 + 1
-    assert _stream.worthwhile((np.empty(big), None)) == _stream._x86_64()
-    assert not _stream.worthwhile((np.empty(1000), None))
-    assert not _stream.worthwhile((np.empty((big, 2))[:, 0],))  # strided: plain stores
-    monkeypatch.setattr(_stream, "_x86_64", lambda: False)
-    assert not _stream.worthwhile((np.empty(big),))
+    big = streaming._last_level_cache() // 8 + 1
+    assert streaming.worthwhile((np.empty(big), None)) == streaming._x86_64()
+    assert not streaming.worthwhile((np.empty(1000), None))
+    assert not streaming.worthwhile((np.empty((big, 2))[:, 0],))  # strided: plain stores
+    monkeypatch.setattr(streaming, "_x86_64", lambda: False)
+    assert not streaming.worthwhile((np.empty(big),))
 
 
 def test_shared_blocks_are_larger_for_scalar_losses_yet_four_per_thread():
     """A scalar loss's input shared among threads goes in blocks of up to
     ``SCALAR_BLOCK_FACTOR`` single blocks, never fewer than four per thread and
     never smaller than one single block; the softmax's rows keep single blocks."""
-    single = _parallel.JIT_BLOCK_ELEMENTS
-    factor = _parallel.SCALAR_BLOCK_FACTOR
-    for n, threads, expected in [
+    single = threads.JIT_BLOCK_ELEMENTS
+    factor = threads.SCALAR_BLOCK_FACTOR
+    for n, n_threads, expected in [
         (10_000_000, 2, factor * single),  # capped
         (1_000_000, 2, 1_000_000 // 8),  # four blocks per thread
         (1_000_000, 1, 1_000_000 // 4),
         (200_000, 2, single),  # never below a single block
         (10_000_000, 64, single),
     ]:
-        assert _parallel.shared_block_rows(np.empty(n), threads, scalar=True) == expected
-    rows = _parallel.shared_block_rows(np.empty((1_000_000, 10)), 2, scalar=False)
+        assert threads.shared_block_rows(np.empty(n), n_threads, scalar=True) == expected
+    rows = threads.shared_block_rows(np.empty((1_000_000, 10)), 2, scalar=False)
     assert rows == single // 10
-    cpus = _parallel._available_cpus()
+    cpus = threads._available_cpus()
     z = np.empty(10_000_000)
-    assert _parallel.shared_block_rows(z, None, True) == _parallel.shared_block_rows(z, cpus, True)
+    assert threads.shared_block_rows(z, None, True) == threads.shared_block_rows(z, cpus, True)
 
 
 @pytest.mark.parametrize(
@@ -667,12 +667,12 @@ def test_streaming_stores_only_for_kernels_bound_by_memory(name, bound, monkeypa
     bound by its arithmetic: its loop keeps plain stores on outputs of any size;
     the others stream once the outputs outgrow the cache."""
     loss = get_loss(name)
-    assert _compile.bound_by_arithmetic(type(loss)) is bound
+    assert loops.bound_by_arithmetic(type(loss)) is bound
     stores = _record_stores(monkeypatch)
-    monkeypatch.setattr(_stream, "_last_level_cache", lambda: 0)
+    monkeypatch.setattr(streaming, "_last_level_cache", lambda: 0)
     y, z, _ = large_batch(loss)
     loss.gradient_hessian(y, z, n_threads=2)
-    assert ("stream" in stores) == (not bound and _stream._x86_64())
+    assert ("stream" in stores) == (not bound and streaming._x86_64())
 
 
 @pytest.mark.parametrize("check_input", [True, False], ids=["checked", "unchecked"])

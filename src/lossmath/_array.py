@@ -35,7 +35,7 @@ def get_namespace(*arrays: Any) -> Any:
     # every argument (5 µs a call, a fifth of a small loss evaluation).
     if all(a is None or type(a) is np.ndarray for a in arrays):
         return numpy_namespace()
-    present = [a for a in arrays if a is not None and not _is_plain(a)]
+    present = [a for a in arrays if a is not None and not _is_plain(a) and not _is_numpy_like(a)]
     if not present:
         return array_api_compat.array_namespace(np.empty(0))
     return array_api_compat.array_namespace(*present)
@@ -49,6 +49,12 @@ def numpy_namespace() -> Any:
 
 def _is_plain(a: Any) -> bool:
     return isinstance(a, list | tuple | int | float | bool | np.generic)
+
+
+def _is_numpy_like(a: Any) -> bool:
+    """Whether ``a`` is read as a NumPy array: no array API array, but ``__array__``
+    (a pandas Series or DataFrame, an xarray DataArray, ...)."""
+    return hasattr(a, "__array__") and not array_api_compat.is_array_api_obj(a)
 
 
 def is_numpy(xp: Any) -> bool:
@@ -80,7 +86,7 @@ def float_like(xp: Any, a: Any, like: Any) -> Any:
     """``a`` (a number, or a boolean array) in the floating dtype of the array ``like``.
 
     Kernels call this rather than ``xp.asarray(a, dtype=like.dtype)`` so that their
-    compiled form (``lossmath._jit``), where ``like`` is a float64 scalar without a
+    compiled form (``lossmath.engine.compiled``), where ``like`` is a float64 scalar without a
     dtype, can substitute its own version.
     """
     if hasattr(a, "dtype"):

@@ -92,7 +92,13 @@ def _scalar(x: Any) -> str:
 def to_float(owner: str, arg: str, xp: Any, x: Any, dtype: Any = None) -> Any:
     """``x`` as a floating array, or a ``TypeError`` naming ``arg``."""
     if is_numpy(xp) or isinstance(x, list | tuple | int | float):
-        arr = np.asarray(x)
+        try:
+            arr = np.asarray(x)
+        except (TypeError, ValueError) as error:  # ragged lists, odd objects
+            raise TypeError(
+                f"{owner}: {arg} must be a real numeric array; got a {type(x).__name__} "
+                f"that is not one ({error})"
+            ) from None
         if arr.dtype.kind not in "biuf":
             raise TypeError(
                 f"{owner}: {arg} must be a real numeric array; got dtype {arr.dtype} "

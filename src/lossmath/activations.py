@@ -45,7 +45,7 @@ from typing import Any, ClassVar
 import array_api_compat
 
 from lossmath._array import is_numpy, numpy_errstate
-from lossmath._eft import (
+from lossmath._error_free import (
     const,
     dd_add,
     dd_mul,

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 import array_api_compat
 
 from lossmath._array import numpy_errstate
-from lossmath._eft import precision, two_prod, two_sum
+from lossmath._error_free import precision, two_prod, two_sum
 from lossmath._real_input import namespace_of, real_array
 from lossmath._validation import Interval, check_param
 

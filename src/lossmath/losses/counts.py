@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lossmath._array import float_like, get_namespace, tiny
-from lossmath._eft import precision, two_prod
+from lossmath._error_free import precision, two_prod
 from lossmath._validation import Interval, check_param, to_float
 from lossmath.links import Log
 from lossmath.losses._base import ScalarLoss

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from lossmath._array import get_namespace, numpy_errstate
-from lossmath._eft import two_sum
+from lossmath._error_free import two_sum
 from lossmath._validation import Interval, check_finite, check_param, to_float
 from lossmath.links import Softmax
 from lossmath.losses._base import Loss
@@ -61,7 +61,7 @@ def _softmax_parts(xp, z):
 
 
 # The per-class formulas below are shared by the NumPy kernel (arrays, the row
-# reductions broadcast) and the compiled row loop of ``lossmath._jit._softmax``
+# reductions broadcast) and the compiled row loop of ``lossmath.engine.compiled.softmax_loop``
 # (scalars): only the row reductions — max, argmax, R, ā — are written twice.
 
 
@@ -308,6 +308,18 @@ class Multinomial(Loss):
         return y if dtype is None else y.astype(dtype)
 
     # -------------------------------------------------------------------- kernel
+    #: The per-class formulas the compiled row loop calls on scalars
+    #: (``lossmath.engine.compiled.softmax_loop``): handed to the engine, which
+    #: imports no loss.
+    _row_formulas: ClassVar[dict] = {
+        "exp_gap": _exp_gap,
+        "complement": _complement,
+        "target_weight": _target_weight,
+        "class_weight_at": _class_weight_at,
+        "class_terms": _class_terms,
+        "hvp_terms": _hvp_terms,
+    }
+
     def _kernel(self, xp, a, z, value, gradient, hessian):
         m, e, _, rest, s, s_minus = _softmax_parts(xp, z)
         abar = xp.sum(a, axis=1)[:, None] if (gradient or hessian) else None
@@ -319,13 +331,15 @@ class Multinomial(Loss):
             v = xp.sum(v, axis=1)
         return v, g, h
 
-    def hessian(self, y, z, sample_weight=None, *, check_input=True):
+    def hessian(self, y, z, sample_weight=None, *, check_input=True, n_threads=None):
         """Full Hessians ``sᵢ ā (diag(p) − p pᵀ)``, shape ``(n, K, K)``.
 
         The diagonal is :meth:`hessian_diagonal`'s, by the route it takes (the
         compiled loop on a NumPy input), so that the two agree bit for bit.
         """
-        diag = self.hessian_diagonal(y, z, sample_weight, check_input=check_input)
+        diag = self.hessian_diagonal(
+            y, z, sample_weight, check_input=check_input, n_threads=n_threads
+        )
         xp, a, z, w, dtype = self._validate(y, z, sample_weight, False)
         with numpy_errstate():
             _, e, _, _, s, _ = _softmax_parts(xp, z)
@@ -350,7 +364,7 @@ class Multinomial(Loss):
         abar = xp.sum(a, axis=1)[:, None]
         return _hvp_terms(xp, is_max, e, v, ev, s_minus, s[:, None], abar, rest_v, v_max)
 
-    def sqrt_hessian(self, y, z, sample_weight=None, *, check_input=True):
+    def sqrt_hessian(self, y, z, sample_weight=None, *, check_input=True, n_threads=None):
         """``S = √(sᵢ ā) (diag(√p) − p √pᵀ)`` with ``S Sᵀ = H``, shape ``(n, K, K)``."""
         xp, a, z, w, dtype = self._validate(y, z, sample_weight, check_input)
         with numpy_errstate():

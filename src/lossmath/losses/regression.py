@@ -17,7 +17,7 @@ from functools import cached_property
 import numpy as np
 
 from lossmath._array import float_like
-from lossmath._eft import two_sum
+from lossmath._error_free import two_sum
 from lossmath._validation import Interval, check_param
 from lossmath.links import Identity
 from lossmath.losses._base import ScalarLoss

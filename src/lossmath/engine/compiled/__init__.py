@@ -1,6 +1,6 @@
 """Compiled loops over samples, made from the loss kernels themselves (numba).
 
-The design note is in :mod:`lossmath._jit._compile`; the decision and its
+The design note is in :mod:`lossmath.engine.compiled.loops`; the decision and its
 measurements in ``docs/performance.md``. Importing this package does not import
 numba: :func:`available` does, the first time a NumPy input needs it.
 """

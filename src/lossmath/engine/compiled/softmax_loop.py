@@ -4,9 +4,10 @@ Its kernel works on whole ``(n, K)`` arrays with row reductions, which do not
 compile to a per-sample loop as the scalar kernels do. The loops below do the
 row reductions themselves — the max ``m`` and the (first) argmax, ``R =
 Σ_{j≠argmax} e_j`` and ``ā = Σ_k a_k``, in the order of NumPy's pairwise sum of a
-row (:func:`_row_sums`) — and call the loss's own per-class formulas
-(``_target_weight``, ``_exp_gap``, ``_complement``, ``_class_terms``,
-``_hvp_terms`` of :mod:`lossmath.losses.multiclass`) compiled on scalars.
+row (:func:`_row_sums`) — and call the loss's own per-class formulas compiled on
+scalars. The loss hands them over (``Multinomial._row_formulas``: ``exp_gap``,
+``complement``, ``target_weight``, ``class_weight_at``, ``class_terms``,
+``hvp_terms``); this module imports no loss.
 
 Speed: rows are taken a chunk of about ``CHUNK_SCORES`` scores at a time and
 every per-class formula runs as one flat loop over the chunk's scores, with the
@@ -24,9 +25,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from lossmath._jit import _namespace
-from lossmath._jit._compile import OPTIONS, compiled_function
-from lossmath.losses import multiclass
+from lossmath.engine.compiled import scalar_namespace
+from lossmath.engine.compiled.functions import OPTIONS, compiled_function, weighted
 
 __all__ = ["hvp_loop", "kernel_loop"]
 
@@ -110,7 +110,7 @@ def _row_sums(x, c, k, out):
         out[row] = total
 
 
-def _row_parts(labels: bool):
+def _row_parts(formulas: dict, labels: bool):
     """Compiled ``parts(params, a, z, zf, af, w, c0, c, cw, scratch)``.
 
     For rows ``c0 … c0 + c − 1``, spread over each row's ``K`` slots of the flat
@@ -121,9 +121,9 @@ def _row_parts(labels: bool):
     non-argmax ``others``. ``cw`` holds the class weights tiled over a chunk
     (ones without them: multiplying by 1 is exact).
     """
-    ns = _namespace
-    exp_gap = compiled_function(multiclass._exp_gap)
-    target_weight = compiled_function(multiclass._target_weight)
+    ns = scalar_namespace
+    exp_gap = compiled_function(formulas["exp_gap"])
+    target_weight = compiled_function(formulas["target_weight"])
 
     def parts(params, a, z, zf, af, w, c0, c, cw, m, top, ta, sw, e, others, arg, row_max, row_w):
         k = z.shape[1]
@@ -163,10 +163,10 @@ def _row_parts(labels: bool):
     return numba.njit(**OPTIONS)(parts)
 
 
-def _tiled_class_weights():
+def _tiled_class_weights(formulas: dict):
     """Compiled ``tiled(params, k, rows)``: the class weights repeated over ``rows``
     rows (ones without them)."""
-    weight_at = compiled_function(multiclass._class_weight_at)
+    weight_at = compiled_function(formulas["class_weight_at"])
 
     def tiled(params, k, rows):
         cw = np.empty(rows * k)
@@ -177,14 +177,15 @@ def _tiled_class_weights():
     return numba.njit(**OPTIONS)(tiled)
 
 
-def kernel_loop(value: bool, gradient: bool, hessian: bool, labels: bool):
-    """Python source of the loop for the kernel's requested outputs (numba compiles it)."""
-    ns = _namespace
-    parts = _row_parts(labels)
-    tiled = _tiled_class_weights()
-    complement = compiled_function(multiclass._complement)
-    class_terms = compiled_function(multiclass._class_terms, inline="always")
-    log1p = _namespace.log1p
+def kernel_loop(formulas: dict, value: bool, gradient: bool, hessian: bool, labels: bool):
+    """Python source of the loop for the kernel's requested outputs (numba compiles it),
+    around the loss's per-class ``formulas``."""
+    ns = scalar_namespace
+    parts = _row_parts(formulas, labels)
+    tiled = _tiled_class_weights(formulas)
+    complement = compiled_function(formulas["complement"])
+    class_terms = compiled_function(formulas["class_terms"], inline="always")
+    log1p = scalar_namespace.log1p
 
     def loop(params, a, z, w, v, out_value, out_gradient, out_hessian):
         n, k = z.shape
@@ -249,6 +250,8 @@ def kernel_loop(value: bool, gradient: bool, hessian: bool, labels: bool):
                 )
                 if out_value is not None:
                     terms[t] = lv
+                # p_k and 1 - p_k lie in [0, 1]: g and H are finite, and a weight of 0
+                # gives 0 without ``weighted``'s select (the value and H v keep it).
                 s_t = 1.0 if w is None else sw[t]
                 if out_gradient is not None:
                     gf[base + t] = lg * s_t
@@ -258,18 +261,18 @@ def kernel_loop(value: bool, gradient: bool, hessian: bool, labels: bool):
                 _row_sums(terms, c, k, row_value)
                 for r in range(c):
                     s_r = 1.0 if w is None else sw[r * k]
-                    out_value[c0 + r] = row_value[r] * s_r
+                    out_value[c0 + r] = weighted(row_value[r], s_r)
 
     return loop
 
 
-def hvp_loop(labels: bool):
-    """Python source of the ``H v`` loop (numba compiles it)."""
-    ns = _namespace
-    parts = _row_parts(labels)
-    tiled = _tiled_class_weights()
-    complement = compiled_function(multiclass._complement)
-    hvp_terms = compiled_function(multiclass._hvp_terms, inline="always")
+def hvp_loop(formulas: dict, labels: bool):
+    """Python source of the ``H v`` loop (numba compiles it), around the loss's ``formulas``."""
+    ns = scalar_namespace
+    parts = _row_parts(formulas, labels)
+    tiled = _tiled_class_weights(formulas)
+    complement = compiled_function(formulas["complement"])
+    hvp_terms = compiled_function(formulas["hvp_terms"], inline="always")
 
     def loop(params, a, z, w, v, out, unused_1, unused_2):
         n, k = z.shape
@@ -311,7 +314,7 @@ def hvp_loop(labels: bool):
             for t in range(np.uint64(c * k)):
                 s_minus = complement(ns, top[t], rest[t], e[t])
                 s_t = 1.0 if w is None else sw[t]
-                of[base + t] = (
+                of[base + t] = weighted(
                     hvp_terms(
                         ns,
                         top[t],
@@ -323,8 +326,8 @@ def hvp_loop(labels: bool):
                         abar[t],
                         rest_v[t],
                         v_max[t],
-                    )
-                    * s_t
+                    ),
+                    s_t,
                 )
 
     return loop

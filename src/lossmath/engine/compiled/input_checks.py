@@ -16,14 +16,14 @@ import math
 import numba
 import numpy as np
 
-from lossmath._jit import _cache
+from lossmath.engine.compiled import disk_cache
 
 __all__ = ["count_invalid", "count_invalid_labels"]
 
 
 def _compiled(func):
-    """``func`` compiled, and cached on disk as the loops are (``lossmath._jit._cache``)."""
-    return _cache.attach(numba.njit(nogil=True, error_model="numpy")(func), func.__qualname__)
+    """``func`` compiled, and cached on disk as the loops are (``disk_cache``)."""
+    return disk_cache.attach(numba.njit(nogil=True, error_model="numpy")(func), func.__qualname__)
 
 
 @_compiled

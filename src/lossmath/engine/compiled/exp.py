@@ -18,7 +18,7 @@ Method (Cody–Waite reduction, Taylor polynomial, exponent scaling):
 ``e^r = 1 + (r + r² P(r))`` with the Taylor coefficients up to ``r¹³/13!`` (the
 truncation error ``|r|¹⁴/14! < 5·10⁻¹⁸`` is far below half an ulp); adding 1 last
 keeps the rounding of the polynomial under an ulp of the result. ``P`` is
-evaluated by Estrin's scheme with fused multiply-adds (:func:`~lossmath._jit._bits.fma`):
+evaluated by Estrin's scheme with fused multiply-adds (:func:`~lossmath.engine.compiled.bits.fma`):
 a dependency chain of 5 operations instead of Horner's 12 multiply–add pairs,
 the difference between 0.84 and 0.40 ns per value on AVX-512; its roundings are
 scaled by ``r² ≤ 0.12`` on the way into the result. ``2^k`` is built
@@ -42,7 +42,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from lossmath._jit._bits import bits_to_float, fma
+from lossmath.engine.compiled.bits import bits_to_float, fma
 
 __all__ = ["exp", "expm1"]
 

@@ -18,7 +18,7 @@ integer arithmetic on the bits and ``f = m − 1`` (exact, Sterbenz). Then
 ``R = Σ_{j=1}^{10} 2 s^{2j}/(2j + 1)``, the Taylor series of ``atanh`` (truncation
 ``< 2·10⁻¹⁷`` relative); the leading ``f − f²/2`` is formed first, so the
 polynomial's roundings are scaled down by ``|s| f/2``. ``R`` is evaluated by
-Estrin's scheme with fused multiply-adds (:mod:`lossmath._jit._bits`), and every
+Estrin's scheme with fused multiply-adds (:mod:`lossmath.engine.compiled.bits`), and every
 special case is a select at the end, with no branch: 0.65 ns per value on the
 AVX-512 machine of ``docs/performance.md``, against 1.35 ns for the Horner and
 nested-conditional version before it. Below ``2⁻⁵⁴`` the result
@@ -34,7 +34,7 @@ import math
 import numba
 import numpy as np
 
-from lossmath._jit._bits import bits_to_float, float_to_bits, fma
+from lossmath.engine.compiled.bits import bits_to_float, float_to_bits, fma
 
 __all__ = ["log1p"]
 

@@ -10,17 +10,18 @@ process; their hyper-parameters are named tuples of classes made at run time,
 which pickle by value and never compare equal to the next process's.
 
 How: :func:`cached` gives a loop its own name (so its own index file) and a
-:class:`LoopCache` (numba's, made to treat a broken file as a miss — numba's own
-raised from the next call) whose key is the loop's bytecode, its identity (loss class,
-outputs, store) and a hash of every source file of lossmath with the versions
-of NumPy and llvmlite (numba adds its own version, the source file's time
-stamp and the CPU's name and features). Any change to a kernel, a helper or an
+:class:`LoopCache` (numba's, made to treat a broken file — or another loop's
+file in its place — as a miss; numba's own raised from the next call) whose key
+is the loop's bytecode, its identity (loss class, outputs, store) and a hash of
+every source file of lossmath with the versions of NumPy and llvmlite (numba
+adds its own version, the source file's time stamp and the CPU's name and
+features). Any change to a kernel, a helper or an
 elementary function therefore misses the cache and compiles anew. The
 hyper-parameter tuples' classes are attributes of this module, found by name
 when an index is read (:func:`params_class`). Only lossmath's own losses are
 cached: a user's subclass may call code whose changes the hash would not see.
 
-Where: numba's choice — ``__pycache__`` beside ``_compile.py`` when it is
+Where: numba's choice — ``__pycache__`` beside the loops' modules when it is
 writable, else the user's cache directory; ``NUMBA_CACHE_DIR`` overrides it.
 ``LOSSMATH_JIT_CACHE=0`` turns the cache off. Reading or writing it never
 fails a call: a broken or unwritable cache means compiling, as before.
@@ -54,7 +55,7 @@ def source_hash() -> str:
     """SHA-256 of every lossmath source file, and of the versions of NumPy and llvmlite."""
     import llvmlite
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     digest = hashlib.sha256()
     digest.update(f"numpy {np.__version__} llvmlite {llvmlite.__version__}".encode())
     for path in sorted(root.rglob("*.py")):
@@ -100,9 +101,25 @@ class LoopCache(FunctionCache):
 
     def load_overload(self, sig, target_context):
         try:
-            return super().load_overload(sig, target_context)
+            result = super().load_overload(sig, target_context)
         except Exception:  # a broken cache entry is a miss
             return None
+        if result is not None and not self._belongs(result, sig):
+            return None  # another loop's file (swapped, copied over): a miss
+        return result
+
+    def _belongs(self, result: Any, sig: Any) -> bool:
+        """Whether a loaded loop is this one, for these argument types: its function's
+        qualified name (one per loop, :func:`cached`) and its signature."""
+        try:
+            from numba.core import sigutils
+
+            args, _ = sigutils.normalize_signature(sig)
+            return result.fndesc.qualname == self._py_func.__qualname__ and tuple(
+                result.signature.args
+            ) == tuple(args)
+        except Exception:
+            return False
 
     def save_overload(self, sig, data):
         with contextlib.suppress(Exception):  # an unwritable cache costs a compile, no more

@@ -11,7 +11,7 @@ memory is a few blocks per thread, whatever ``n``. Each element goes through the
 same expressions whichever block, thread or block size it falls into, so the
 results do not depend on ``n_threads`` or on ``BLOCK_ELEMENTS`` — bit for bit.
 
-Every loss is also compiled (``lossmath._jit``: a scalar loss's kernel into one
+Every loss is also compiled (``lossmath.engine.compiled``: a scalar loss's kernel into one
 loop over samples, the softmax's per-class formulas into a row loop), and those
 loops run on this module's thread pool on the same kind of blocks. The NumPy
 blocks serve every loss when numba is switched off (``LOSSMATH_JIT=0``), a
@@ -50,7 +50,7 @@ __all__ = [
 #: and under glibc's ``mmap`` threshold, so temporaries are recycled, not mapped.
 BLOCK_ELEMENTS = 8192
 
-#: Elements of one block of the compiled loops (``lossmath._jit``): they make no
+#: Elements of one block of the compiled loops (``lossmath.engine.compiled``): they make no
 #: temporaries beyond the float32 upcast and the checks, so blocks can be larger
 #: and the per-block cost of validation and dispatch (~10 µs) stays small.
 JIT_BLOCK_ELEMENTS = 65536
@@ -71,12 +71,12 @@ SCALAR_BLOCK_FACTOR = 4
 MIN_ELEMENTS = 65536
 
 #: From this many elements on a NumPy input is evaluated by the compiled loop
-#: (``lossmath._jit``; in one block, in the calling thread, below
+#: (``lossmath.engine.compiled``; in one block, in the calling thread, below
 #: ``JIT_BLOCK_ELEMENTS``): every size. The loop is 2-10x faster than the NumPy
 #: expressions at every size (``docs/performance.md``; a call on 1,000 scores
 #: takes a few microseconds against their 15-35). Its first call on a machine
 #: compiles it (0.1-2.3 s), and the result is cached on disk
-#: (``lossmath._jit._cache``): the next process loads it in milliseconds. The
+#: (``lossmath.engine.compiled.disk_cache``): the next process loads it in milliseconds. The
 #: tests set it to ``inf`` to reach the NumPy expressions.
 JIT_MIN_ELEMENTS = 1
 

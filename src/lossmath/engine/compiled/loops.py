@@ -1,12 +1,13 @@
 """Compile a loss's ``_kernel`` — the same code object — into a loop over samples.
 
 Nothing is re-implemented: the kernel function is re-created with its globals
-rebound (``xp`` becomes :mod:`lossmath._jit._namespace`; lossmath helpers it calls
+rebound (``xp`` becomes :mod:`lossmath.engine.compiled.scalar_namespace`; lossmath helpers it calls
 are compiled the same way, or replaced by their scalar versions from
-``_namespace.HELPERS``) and handed to numba. Each sample then goes through exactly
+``scalar_namespace.HELPERS``) and handed to numba. Each sample then goes through exactly
 the kernel's expressions, in float64, with ``y``, ``z`` scalars; the loop applies
-the sample weight as ``Loss._apply_weight`` does (``r · sᵢ``) and rounds once to
-the output's dtype on the store.
+the sample weight as :func:`lossmath.engine.batch.apply_weight` does (``r · sᵢ``,
+0 for a weight of 0, :func:`weighted`) and rounds once to the output's dtype on
+the store.
 
 Samples are read as ``np.float64(y[i])``, not ``float(y[i])``: numba types the
 builtin's result of a float32 element as float32, so ``y · z`` of two float32
@@ -14,9 +15,9 @@ inputs would be rounded to float32 inside the kernel (measured: 48 of 114
 Poisson values off by an ulp of float32).
 
 numba options: ``error_model="numpy"`` (``1/0`` is ``inf``, as for arrays, not an
-exception); ``nogil=True`` so that threads of :mod:`lossmath._parallel` run blocks
+exception); ``nogil=True`` so that threads of :mod:`lossmath.engine.threads` run blocks
 at once; never ``fastmath``, which would license the reassociations the kernels'
-error-free transformations and :mod:`lossmath._jit._exp` depend on not happening.
+error-free transformations and :mod:`lossmath.engine.compiled.exp` depend on not happening.
 """
 
 from __future__ import annotations
@@ -33,40 +34,27 @@ from typing import Any
 import numba
 import numpy as np
 
-from lossmath._jit import CompileWarning, _cache, _namespace
-from lossmath._jit._stream import store_fence, stream_copy
+from lossmath.engine.compiled import CompileWarning, disk_cache, scalar_namespace
+from lossmath.engine.compiled.functions import OPTIONS, compiled_function, global_names, weighted
+from lossmath.engine.compiled.streaming import store_fence, stream_copy
 
 __all__ = [
-    "OPTIONS",
     "bound_by_arithmetic",
-    "compiled_function",
     "compiled_loop",
     "failed_to_compile",
     "kernel_params",
     "output_slots",
 ]
 
-OPTIONS = {"error_model": "numpy", "nogil": True}
-
 #: Samples per chunk of the streaming loops: their scratch arrays stay in L1.
 CHUNK = 128
 
 _lock = threading.RLock()
-_functions: dict[Any, Any] = {}
 _loops: dict[tuple, Any] = {}
 _param_types: dict[type, type] = {}
 #: ``(loss class, mode)`` whose loop numba could not compile (a user's kernel calling
 #: what numba does not support): :func:`compiled_loop` gives ``None`` for them.
 _failed: set[tuple] = set()
-
-
-def _global_names(code: types.CodeType) -> set[str]:
-    """Names a code object (and the code nested in it) may look up as globals."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _global_names(const)
-    return names
 
 
 #: Functions of the compiled namespace that cost tens of operations a value (a
@@ -76,7 +64,7 @@ ELEMENTARY = frozenset({"exp", "expm1", "log", "log1p", "sinh", "tanh", "hypot"}
 
 
 def _calls_elementary(func: types.FunctionType, seen: set) -> bool:
-    names = _global_names(func.__code__)
+    names = global_names(func.__code__)
     if names & ELEMENTARY:
         return True
     scope = func.__globals__
@@ -104,33 +92,6 @@ def bound_by_arithmetic(cls: type) -> bool:
     return _calls_elementary(cls._kernel, set())
 
 
-def compiled_function(func: types.FunctionType, inline: str = "never") -> Any:
-    """``func`` compiled with its lossmath globals rebound to compiled versions.
-
-    ``inline="always"`` inlines it into its callers at numba's level (the loss
-    kernels); helpers keep their own body, where an argument that is ``None``
-    prunes its branches (``if alpha is None``).
-    """
-    with _lock:
-        if (func, inline) in _functions:
-            return _functions[func, inline]
-        scope = dict(func.__globals__)
-        for name in _global_names(func.__code__):
-            obj = scope.get(name)
-            if not isinstance(obj, types.FunctionType):
-                continue
-            if obj in _namespace.HELPERS:
-                scope[name] = _namespace.HELPERS[obj]
-            elif obj.__module__.startswith("lossmath."):
-                scope[name] = compiled_function(obj)
-        rebound = types.FunctionType(
-            func.__code__, scope, func.__name__, func.__defaults__, func.__closure__
-        )
-        compiled = numba.njit(inline=inline, **OPTIONS)(rebound)
-        _functions[func, inline] = compiled
-        return compiled
-
-
 def kernel_params(loss: Any) -> tuple:
     """The loss's hyper-parameters as a named tuple: what ``self`` is in the compiled kernel."""
     cls = type(loss)
@@ -139,7 +100,7 @@ def kernel_params(loss: Any) -> tuple:
         with _lock:
             if cls not in _param_types:
                 names = [f.name for f in dataclasses.fields(cls)]
-                _param_types[cls] = _cache.params_class(cls, names)
+                _param_types[cls] = disk_cache.params_class(cls, names)
             params = _param_types[cls]
     return params._make([getattr(loss, f) for f in params._fields])
 
@@ -158,7 +119,7 @@ def output_slots(mode: tuple) -> tuple:
 
 
 def _kernel_loop(kernel: Any, value: bool, gradient: bool, hessian: bool) -> Any:
-    ns = _namespace
+    ns = scalar_namespace
 
     def loop(params, y, z, w, v, out_value, out_gradient, out_hessian):
         for i in range(z.shape[0]):
@@ -166,23 +127,23 @@ def _kernel_loop(kernel: Any, value: bool, gradient: bool, hessian: bool) -> Any
             y_i, z_i = np.float64(y[i]), np.float64(z[i])
             lv, lg, lh = kernel(params, ns, y_i, z_i, value, gradient, hessian)
             if out_value is not None:
-                out_value[i] = lv * s
+                out_value[i] = weighted(lv, s)
             if out_gradient is not None:
-                out_gradient[i] = lg * s
+                out_gradient[i] = weighted(lg, s)
             if out_hessian is not None:
-                out_hessian[i] = lh * s
+                out_hessian[i] = weighted(lh, s)
 
     return loop
 
 
 def _hvp_loop(kernel: Any) -> Any:
-    ns = _namespace
+    ns = scalar_namespace
 
     def loop(params, y, z, w, v, out, unused_1, unused_2):
         for i in range(z.shape[0]):
             s = 1.0 if w is None else np.float64(w[i])
             lh = kernel(params, ns, np.float64(y[i]), np.float64(z[i]), False, False, True)[2]
-            out[i] = (lh * np.float64(v[i])) * s
+            out[i] = weighted(lh * np.float64(v[i]), s)
 
     return loop
 
@@ -211,7 +172,7 @@ def _chunked_kernel_loop(
     Each chunk of ``CHUNK`` samples is computed into scratch arrays that stay in L1
     (vectorised as in the plain loop: slices, so no index needs a wrap-around
     test), then copied to the outputs: with streaming stores
-    (:func:`~lossmath._jit._stream.stream_copy`) for outputs larger than the cache,
+    (:func:`~lossmath.engine.compiled.streaming.stream_copy`) for outputs larger than the cache,
     or one strided store at a time for an output that is a column of a 2-D array
     (strided stores in the computing loop stopped its vectorisation: logistic
     ``gradient_hessian`` 4.7× slower than on contiguous outputs). The same
@@ -219,7 +180,7 @@ def _chunked_kernel_loop(
     loop with plain stores ran 1.7–2.7× slower than :func:`_kernel_loop` on
     contiguous outputs (2·10⁵ and 2·10⁶ samples, logistic, Poisson, squared error).
     """
-    ns = _namespace
+    ns = scalar_namespace
     copy, finish = STORES[store]
 
     def loop(params, y, z, w, v, out_value, out_gradient, out_hessian):
@@ -236,11 +197,11 @@ def _chunked_kernel_loop(
                 y_t, z_t = np.float64(yc[t]), np.float64(zc[t])
                 lv, lg, lh = kernel(params, ns, y_t, z_t, value, gradient, hessian)
                 if out_value is not None:
-                    scratch_value[t] = lv * s
+                    scratch_value[t] = weighted(lv, s)
                 if out_gradient is not None:
-                    scratch_gradient[t] = lg * s
+                    scratch_gradient[t] = weighted(lg, s)
                 if out_hessian is not None:
-                    scratch_hessian[t] = lh * s
+                    scratch_hessian[t] = weighted(lh, s)
             if out_value is not None:
                 copy(out_value, c0, scratch_value, c)
             if out_gradient is not None:
@@ -254,7 +215,7 @@ def _chunked_kernel_loop(
 
 def _chunked_hvp_loop(kernel: Any, store: str) -> Any:
     """:func:`_hvp_loop` written out chunk by chunk as :func:`_chunked_kernel_loop`."""
-    ns = _namespace
+    ns = scalar_namespace
     copy, finish = STORES[store]
 
     def loop(params, y, z, w, v, out, unused_1, unused_2):
@@ -268,7 +229,7 @@ def _chunked_hvp_loop(kernel: Any, store: str) -> Any:
             for t in range(c):
                 s = 1.0 if w is None else np.float64(wc[t])
                 lh = kernel(params, ns, np.float64(yc[t]), np.float64(zc[t]), False, False, True)[2]
-                scratch[t] = (lh * np.float64(vc[t])) * s
+                scratch[t] = weighted(lh * np.float64(vc[t]), s)
             copy(out, c0, scratch, c)
         finish()
 
@@ -280,7 +241,7 @@ def failed_to_compile(loss: Any, mode: tuple, error: BaseException) -> bool:
 
     If it is, the failure is remembered — :func:`compiled_loop` returns ``None`` for
     that class and mode from then on, and the loss runs as NumPy expressions — and
-    reported once, as a :class:`~lossmath._jit.CompileWarning`. A loop is compiled
+    reported once, as a :class:`~lossmath.engine.compiled.CompileWarning`. A loop is compiled
     at its first call, before it writes anything, so nothing needs undoing.
     """
     if not isinstance(error, numba.core.errors.NumbaError):
@@ -306,7 +267,7 @@ def failed_to_compile(loss: Any, mode: tuple, error: BaseException) -> bool:
 
 
 _OUTPUTS = ("value", "gradient", "hessian")
-_PACKAGE = str(Path(__file__).resolve().parents[1])
+_PACKAGE = str(Path(__file__).resolve().parents[2])
 
 
 def _caller_level() -> int:
@@ -324,14 +285,14 @@ def compiled_loop(loss: Any, mode: tuple, labels: bool = False, store: str = "pl
     outputs, written to ``out_value``, ``out_gradient``, ``out_hessian`` — or
     ``("hvp",)``, ``H v`` per sample written to the first output. Scalar losses
     compile their kernel; the softmax cross-entropy has its own row loop
-    (:mod:`lossmath._jit._softmax`) around its per-class formulas, reading
+    (:mod:`lossmath.engine.compiled.softmax_loop`) around its per-class formulas, reading
     class labels as they are when ``labels``. The loop's
     arguments are ``(params, y, z, w, v, out0, out1, out2)``, unused ones ``None``;
     ``None`` is returned instead of a loop where numba failed to compile it
     (:func:`failed_to_compile`).
     Weights multiply every output; ``1.0`` (exact) stands in for no weights.
     ``store`` (scalar losses): ``"plain"``, stores as the loop computes;
-    ``"stream"``, streaming stores (:mod:`lossmath._jit._stream`; C-contiguous
+    ``"stream"``, streaming stores (:mod:`lossmath.engine.compiled.streaming`; C-contiguous
     outputs); ``"strided"``, for outputs that are not contiguous (both through a
     chunk of scratch, :func:`_chunked_kernel_loop`).
     """
@@ -360,12 +321,13 @@ def compiled_loop(loss: Any, mode: tuple, labels: bool = False, store: str = "pl
                 else:
                     loop = _chunked_hvp_loop(kernel, store)
             else:  # the softmax cross-entropy, the one loss of several scores
-                from lossmath._jit import _softmax
+                from lossmath.engine.compiled import softmax_loop
 
+                formulas = type(loss)._row_formulas
                 if mode[0] == "kernel":
-                    loop = _softmax.kernel_loop(*mode[1:], labels=labels)
+                    loop = softmax_loop.kernel_loop(formulas, *mode[1:], labels=labels)
                 else:
-                    loop = _softmax.hvp_loop(labels)
+                    loop = softmax_loop.hvp_loop(formulas, labels)
             identity = (*mode, "labels" if labels else "", store)
-            _loops[key] = _cache.cached(numba.njit(**OPTIONS)(loop), type(loss), identity)
+            _loops[key] = disk_cache.cached(numba.njit(**OPTIONS)(loop), type(loss), identity)
         return _loops[key]

@@ -26,7 +26,7 @@ import math
 
 import numba
 
-from lossmath._jit._exp import expm1
+from lossmath.engine.compiled.exp import expm1
 
 __all__ = ["sinh", "tanh"]
 

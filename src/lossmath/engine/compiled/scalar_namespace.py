@@ -10,7 +10,7 @@ vectorisable versions (within 1–2.5 ulp, tested against mpmath in
 ``tests/test_jit.py``); the rest call the C library.
 
 ``HELPERS`` maps the array helpers kernels call (``lossmath._array``,
-``lossmath._eft``) that ask an array for its dtype — which a scalar does not
+``lossmath._error_free``) that ask an array for its dtype — which a scalar does not
 have — to their scalar versions; the computation is always float64 here.
 """
 
@@ -20,10 +20,10 @@ import math
 
 import numba
 
-from lossmath import _array, _eft
-from lossmath._jit._exp import exp, expm1
-from lossmath._jit._hyperbolic import sinh, tanh
-from lossmath._jit._log1p import log1p
+from lossmath import _array, _error_free
+from lossmath.engine.compiled.exp import exp, expm1
+from lossmath.engine.compiled.hyperbolic import sinh, tanh
+from lossmath.engine.compiled.log1p import log1p
 
 __all__ = ["HELPERS", "exp", "expm1", "log1p", "sinh", "tanh"]
 
@@ -112,5 +112,5 @@ def _precision(xp, like):
 HELPERS = {
     _array.float_like: _float_like,
     _array.tiny: _tiny,
-    _eft.precision: _precision,
+    _error_free.precision: _precision,
 }
