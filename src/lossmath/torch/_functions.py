@@ -1,0 +1,322 @@
+r"""The autograd functions: every derivative is the loss's own closed form.
+
+A scalar loss is three :class:`torch.autograd.Function` s, one per derivative
+order ``k`` of its kernel (``losses/*.py``, ``_kernel``): ``ℓ``, ``g = ∂ℓ/∂z``,
+``H = ∂²ℓ/∂z²``. The backward of order ``k`` is the function of order ``k + 1``
+times the incoming gradient, and its forward-mode rule (``jvp``) the same times
+the tangent, so double backward — or ``torch.func.hessian`` — returns the
+kernel's exact Hessian, not autograd's derivative of a formula. Third derivatives
+(the backward of ``H``) are autograd through the kernel's Hessian expression.
+
+The softmax cross-entropy is ``ℓ`` (per row), ``g = ā p − a`` and
+``H u = ā (p ⊙ u − p (pᵀu))`` (the loss's ``_hvp``): the backward of ``g`` is
+``H u``, so double backward gives exact Hessian-vector products.
+
+Derivatives in the target (soft labels) are declared per loss in
+:data:`TARGET_RULES`: for ``ℓ(z − y)`` the order-``k`` derivative in ``y`` is
+``−`` the order ``k + 1`` in ``z``; for ``ℓ = A(z) + y B(z)`` it is
+``B⁽ᵏ⁾(z)``. Binary losses of labels in ``{0, 1}`` have none.
+
+Infinite scores: a kernel evaluated at ``z = ±∞`` can give ``0 · ∞ = NaN``
+where the limit is finite (the logistic loss of a correct label at an infinite
+logit). Where asked (``limits=True``), results that are NaN at a non-NaN input
+are taken from the kernel at ``±finfo.max / 4`` instead, where every loss has
+reached its limit (``exp`` under- or overflows).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import array_api_compat.torch as xp
+import torch
+
+__all__ = ["TARGET_RULES", "scalar_apply", "softmax_value"]
+
+
+# --------------------------------------------------------------------- helpers
+def _big(z: torch.Tensor) -> float:
+    return torch.finfo(z.dtype).max / 4
+
+
+def _clamped(z: torch.Tensor) -> torch.Tensor:
+    big = _big(z)
+    return torch.clamp(z, -big, big)
+
+
+def _mul(grad: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    return grad * d
+
+
+def kernel_order(loss: Any, z: torch.Tensor, y: torch.Tensor, k: int, limits: bool):
+    """The kernel's output of order ``k`` (0 value, 1 gradient, 2 Hessian)."""
+    flags = (k == 0, k == 1, k == 2)
+    out = loss._kernel(xp, y, z, *flags)[k]
+    if limits:
+        at_limit = loss._kernel(xp, y, _clamped(z), *flags)[k]
+        out = torch.where(torch.isnan(out) & ~torch.isnan(z), at_limit, out)
+    return out
+
+
+# --------------------------------------------------------- targets' derivatives
+def _exp_minus(z):
+    return torch.exp(-z)
+
+
+def _tweedie_rule(loss):
+    p = loss.power
+
+    def b(z, k):
+        e = torch.exp((1 - p) * z)
+        return (-e / (1 - p), -e, -(1 - p) * e)[k]
+
+    return b
+
+
+def _linear(b):
+    return lambda loss: b
+
+
+#: loss name → ``"shift"`` (a loss of ``z − y``) or a function ``loss ↦ B(z, k)``
+#: (a loss ``A(z) + y B(z)``: ``B⁽ᵏ⁾(z)``). Missing: not differentiable in ``y``.
+TARGET_RULES: dict[str, Any] = {
+    **{
+        name: "shift"
+        for name in (
+            "squared_error",
+            "absolute_error",
+            "huber",
+            "pseudo_huber",
+            "log_cosh",
+            "quantile",
+        )
+    },
+    "logistic": _linear(lambda z, k: (-z, -torch.ones_like(z), torch.zeros_like(z))[k]),
+    "poisson": _linear(lambda z, k: (-z, -torch.ones_like(z), torch.zeros_like(z))[k]),
+    "gamma": _linear(lambda z, k: (1, -1, 1)[k] * _exp_minus(z)),
+    "tweedie": _tweedie_rule,
+}
+
+
+def _no_target_gradient(loss):
+    raise RuntimeError(
+        f"lossmath.torch: the {loss.name} loss is not differentiable in its target "
+        f"(labels in {loss.y_interval}); pass a target that does not require grad"
+    )
+
+
+def _target_derivative(loss, z, y, k, limits, grad):
+    """``grad · ∂/∂y`` of the order-``k`` output."""
+    rule = TARGET_RULES.get(loss.name)
+    if rule is None:
+        _no_target_gradient(loss)
+    if rule == "shift":
+        if k < 2:
+            return -_mul(grad, _ORDERS[k + 1].apply(z, y, loss, limits))
+        return None
+    return _mul(grad, rule(loss)(z, k))
+
+
+# ------------------------------------------------------------ scalar functions
+def _third(loss, z, y, grad, needs):
+    """Backward of the Hessian: autograd through the kernel's Hessian expression."""
+    with torch.enable_grad():
+        zz = z.detach().requires_grad_(needs[0])
+        yy = y.detach().requires_grad_(needs[1])
+        h = loss._kernel(xp, yy, zz, False, False, True)[2]
+        inputs = [t for t, n in zip((zz, yy), needs, strict=True) if n]
+        grads = torch.autograd.grad(h, inputs, grad, allow_unused=True)
+    it = iter(grads)
+    return tuple(next(it) if n else None for n in needs)
+
+
+def _make_order(k: int):
+    class _Order(torch.autograd.Function):
+        generate_vmap_rule = True
+
+        @staticmethod
+        def forward(z, y, loss, limits):
+            return kernel_order(loss, z, y, k, limits)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            z, y, loss, limits = inputs
+            ctx.save_for_backward(z, y)
+            ctx.save_for_forward(z, y)
+            ctx.loss, ctx.limits = loss, limits
+
+        @staticmethod
+        def backward(ctx, grad):
+            z, y = ctx.saved_tensors
+            loss, limits = ctx.loss, ctx.limits
+            needs = ctx.needs_input_grad[:2]
+            if k == 2:
+                return (*_third(loss, z, y, grad, needs), None, None)
+            gz = _mul(grad, _ORDERS[k + 1].apply(z, y, loss, limits)) if needs[0] else None
+            gy = _target_derivative(loss, z, y, k, limits, grad) if needs[1] else None
+            return gz, gy, None, None
+
+        @staticmethod
+        def jvp(ctx, dz, dy, _loss, _limits):
+            z, y = ctx.saved_tensors
+            loss, limits = ctx.loss, ctx.limits
+            if k == 2:
+                raise NotImplementedError(
+                    "lossmath.torch: forward-mode third derivatives are not available"
+                )
+            out = 0
+            if dz is not None:
+                out = _mul(dz, _ORDERS[k + 1].apply(z, y, loss, limits))
+            if dy is not None:
+                out = out + _target_derivative(loss, z, y, k, limits, dy)
+            return out
+
+    _Order.__name__ = _Order.__qualname__ = ("LossValue", "LossGradient", "LossHessian")[k]
+    return _Order
+
+
+_ORDERS = tuple(_make_order(k) for k in range(3))
+
+
+def scalar_apply(loss: Any, z: torch.Tensor, y: torch.Tensor, limits: bool) -> torch.Tensor:
+    """``ℓ(y, z)`` elementwise, differentiable at every order by closed forms."""
+    return _ORDERS[0].apply(z, y, loss, limits)
+
+
+# ----------------------------------------------------------- the softmax rows
+def _softmax_limits(loss, z, a, k, out, extra=None):
+    """Results at infinite logits: NaN replaced by the kernel at ``±max/4``."""
+    zc = _clamped(z)
+    if k == 0:
+        at = loss._kernel(xp, a, zc, True, False, False)[0]
+        nan = torch.isnan(out)
+        out = torch.where(nan, at, out)
+        # The value is +inf where a positive target weight sits on a class that an
+        # infinite logit outranks (or on a class of logit −∞).
+        pos_inf = torch.any(z == math.inf, dim=1, keepdim=True)
+        lost = (a > 0) & ((z == -math.inf) | (pos_inf & (z != math.inf)))
+        return torch.where(torch.any(lost, dim=1), torch.full_like(out, math.inf), out)
+    if k == 1:
+        at = loss._kernel(xp, a, zc, False, True, False)[1]
+    else:
+        at = loss._hvp(xp, a, zc, extra)
+    return torch.where(torch.isnan(out), at, out)
+
+
+def _p(z):
+    return torch.softmax(z, dim=1)
+
+
+class SoftmaxValue(torch.autograd.Function):
+    """Per-row ``ℓ = Σ_k a_k (lse(z) − z_k)`` of rows ``z`` and target weights ``a``."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(z, a, loss, limits):
+        out = loss._kernel(xp, a, z, True, False, False)[0]
+        return _softmax_limits(loss, z, a, 0, out) if limits else out
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        z, a, loss, limits = inputs
+        ctx.save_for_backward(z, a)
+        ctx.save_for_forward(z, a)
+        ctx.loss, ctx.limits = loss, limits
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, a = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        gz = ga = None
+        if needs[0]:
+            gz = grad[:, None] * SoftmaxGradient.apply(z, a, ctx.loss, ctx.limits)
+        if needs[1]:
+            ga = grad[:, None] * -torch.log_softmax(z, dim=1)
+        return gz, ga, None, None
+
+    @staticmethod
+    def jvp(ctx, dz, da, _loss, _limits):
+        z, a = ctx.saved_tensors
+        out = 0
+        if dz is not None:
+            out = torch.sum(SoftmaxGradient.apply(z, a, ctx.loss, ctx.limits) * dz, dim=1)
+        if da is not None:
+            out = out + torch.sum(-torch.log_softmax(z, dim=1) * da, dim=1)
+        return out
+
+
+class SoftmaxGradient(torch.autograd.Function):
+    """``g = ā p − a`` per row; its backward is ``H u`` (the loss's ``_hvp``)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(z, a, loss, limits):
+        out = loss._kernel(xp, a, z, False, True, False)[1]
+        return _softmax_limits(loss, z, a, 1, out) if limits else out
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        z, a, loss, limits = inputs
+        ctx.save_for_backward(z, a)
+        ctx.save_for_forward(z, a)
+        ctx.loss, ctx.limits = loss, limits
+
+    @staticmethod
+    def _target_part(z, u):
+        # ∂(Σ_j u_j g_j)/∂a_k = pᵀu − u_k  (g = ā p − a, ā = Σ a).
+        return torch.sum(_p(z) * u, dim=1, keepdim=True) - u
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, a = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        gz = SoftmaxHvp.apply(z, a, grad, ctx.loss, ctx.limits) if needs[0] else None
+        ga = SoftmaxGradient._target_part(z, grad) if needs[1] else None
+        return gz, ga, None, None
+
+    @staticmethod
+    def jvp(ctx, dz, da, _loss, _limits):
+        z, a = ctx.saved_tensors
+        out = 0
+        if dz is not None:
+            out = SoftmaxHvp.apply(z, a, dz, ctx.loss, ctx.limits)
+        if da is not None:
+            # d(ā p − a) = (Σ da) p − da
+            out = out + torch.sum(da, dim=1, keepdim=True) * _p(z) - da
+        return out
+
+
+class SoftmaxHvp(torch.autograd.Function):
+    """``H u = ā (p ⊙ u − p (pᵀu))`` per row; its derivatives by autograd."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(z, a, u, loss, limits):
+        out = loss._hvp(xp, a, z, u)
+        return _softmax_limits(loss, z, a, 2, out, u) if limits else out
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        z, a, u, loss, limits = inputs
+        ctx.save_for_backward(z, a, u)
+        ctx.loss = loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, a, u = ctx.saved_tensors
+        needs = ctx.needs_input_grad[:3]
+        with torch.enable_grad():
+            leaves = [t.detach().requires_grad_(n) for t, n in zip((z, a, u), needs, strict=True)]
+            hv = ctx.loss._hvp(xp, leaves[1], leaves[0], leaves[2])
+            wanted = [t for t, n in zip(leaves, needs, strict=True) if n]
+            grads = iter(torch.autograd.grad(hv, wanted, grad, allow_unused=True))
+        return (*(next(grads) if n else None for n in needs), None, None)
+
+
+def softmax_value(loss: Any, z: torch.Tensor, a: torch.Tensor, limits: bool) -> torch.Tensor:
+    """Per-row softmax cross-entropy of rows ``z`` ``(n, K)`` and target weights ``a``."""
+    return SoftmaxValue.apply(z, a, loss, limits)
