@@ -106,14 +106,15 @@ def _no_target_gradient(loss):
     )
 
 
-def _target_derivative(loss, z, y, k, limits, grad):
+def _target_derivative(loss, z, y, k, limits, grad, fm):
     """``grad · ∂/∂y`` of the order-``k`` output."""
     rule = TARGET_RULES.get(loss.name)
     if rule is None:
         _no_target_gradient(loss)
     if rule == "shift":
         if k < 2:
-            return -_mul(grad, _ORDERS[k + 1].apply(z, y, loss, limits))
+            fam = _ORDERS if fm else _ORDERS_COMPILE
+            return -_mul(grad, fam[k + 1].apply(z, y, loss, limits, fm))
         return None
     return _mul(grad, rule(loss)(z, k))
 
@@ -131,57 +132,107 @@ def _third(loss, z, y, grad, needs):
     return tuple(next(it) if n else None for n in needs)
 
 
-def _make_order(k: int):
-    class _Order(torch.autograd.Function):
-        generate_vmap_rule = True
-
-        @staticmethod
-        def forward(z, y, loss, limits):
-            return kernel_order(loss, z, y, k, limits)
-
-        @staticmethod
-        def setup_context(ctx, inputs, output):
-            z, y, loss, limits = inputs
-            ctx.save_for_backward(z, y)
-            ctx.save_for_forward(z, y)
-            ctx.loss, ctx.limits = loss, limits
-
-        @staticmethod
-        def backward(ctx, grad):
-            z, y = ctx.saved_tensors
-            loss, limits = ctx.loss, ctx.limits
-            needs = ctx.needs_input_grad[:2]
-            if k == 2:
-                return (*_third(loss, z, y, grad, needs), None, None)
-            gz = _mul(grad, _ORDERS[k + 1].apply(z, y, loss, limits)) if needs[0] else None
-            gy = _target_derivative(loss, z, y, k, limits, grad) if needs[1] else None
-            return gz, gy, None, None
-
-        @staticmethod
-        def jvp(ctx, dz, dy, _loss, _limits):
-            z, y = ctx.saved_tensors
-            loss, limits = ctx.loss, ctx.limits
-            if k == 2:
-                raise NotImplementedError(
-                    "lossmath.torch: forward-mode third derivatives are not available"
-                )
-            out = 0
-            if dz is not None:
-                out = _mul(dz, _ORDERS[k + 1].apply(z, y, loss, limits))
-            if dy is not None:
-                out = out + _target_derivative(loss, z, y, k, limits, dy)
-            return out
-
-    _Order.__name__ = _Order.__qualname__ = ("LossValue", "LossGradient", "LossHessian")[k]
-    return _Order
+def _setup(ctx, inputs, output):
+    z, y, loss, limits, forward_mode = inputs
+    ctx.save_for_backward(z, y)
+    ctx.save_for_forward(z, y)
+    ctx.loss, ctx.limits, ctx.fm = loss, limits, forward_mode
 
 
-_ORDERS = tuple(_make_order(k) for k in range(3))
+def _backward(ctx, grad, k):
+    z, y = ctx.saved_tensors
+    loss, limits, fm = ctx.loss, ctx.limits, ctx.fm
+    fam = _ORDERS if fm else _ORDERS_COMPILE
+    needs = ctx.needs_input_grad[:2]
+    if k == 2:
+        return (*_third(loss, z, y, grad, needs), None, None, None)
+    gz = _mul(grad, fam[k + 1].apply(z, y, loss, limits, fm)) if needs[0] else None
+    gy = _target_derivative(loss, z, y, k, limits, grad, fm) if needs[1] else None
+    return gz, gy, None, None, None
+
+
+def _jvp(ctx, dz, dy, k):
+    z, y = ctx.saved_tensors
+    loss, limits, fm = ctx.loss, ctx.limits, ctx.fm
+    fam = _ORDERS if fm else _ORDERS_COMPILE
+    out = 0
+    if dz is not None:
+        out = _mul(dz, fam[k + 1].apply(z, y, loss, limits, fm))
+    if dy is not None:
+        out = out + _target_derivative(loss, z, y, k, limits, dy, fm)
+    return out
+
+
+# Module-level classes (not made in a closure), which torch.compile's tracer resolves.
+class LossValue(torch.autograd.Function):
+    """``ℓ(y, z)`` elementwise; backward ``g``."""
+
+    generate_vmap_rule = True
+    setup_context = staticmethod(_setup)
+
+    @staticmethod
+    def forward(z, y, loss, limits, forward_mode):
+        return kernel_order(loss, z, y, 0, limits)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _backward(ctx, grad, 0)
+
+
+class LossGradient(torch.autograd.Function):
+    """``g = ∂ℓ/∂z`` elementwise; backward ``H``."""
+
+    generate_vmap_rule = True
+    setup_context = staticmethod(_setup)
+
+    @staticmethod
+    def forward(z, y, loss, limits, forward_mode):
+        return kernel_order(loss, z, y, 1, limits)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _backward(ctx, grad, 1)
+
+
+class LossHessian(torch.autograd.Function):
+    """``H = ∂²ℓ/∂z²`` elementwise; backward by autograd through its formula."""
+
+    generate_vmap_rule = True
+    setup_context = staticmethod(_setup)
+
+    @staticmethod
+    def forward(z, y, loss, limits, forward_mode):
+        return kernel_order(loss, z, y, 2, limits)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _backward(ctx, grad, 2)
+
+
+class _LossValueJvp(LossValue):
+    @staticmethod
+    def jvp(ctx, dz, dy, _loss, _limits, _forward_mode):
+        return _jvp(ctx, dz, dy, 0)
+
+
+class _LossGradientJvp(LossGradient):
+    @staticmethod
+    def jvp(ctx, dz, dy, _loss, _limits, _forward_mode):
+        return _jvp(ctx, dz, dy, 1)
+
+
+# With forward-mode rules (``jvp``: ``torch.func.jacfwd``, ``hessian``) in eager
+# code; without them under ``torch.compile``, whose tracer (Dynamo, torch 2.13)
+# refuses autograd functions that define ``jvp``. Forward-mode third derivatives
+# (the Hessian's ``jvp``) are not available.
+_ORDERS = (_LossValueJvp, _LossGradientJvp, LossHessian)
+_ORDERS_COMPILE = (LossValue, LossGradient, LossHessian)
 
 
 def scalar_apply(loss: Any, z: torch.Tensor, y: torch.Tensor, limits: bool) -> torch.Tensor:
     """``ℓ(y, z)`` elementwise, differentiable at every order by closed forms."""
-    return _ORDERS[0].apply(z, y, loss, limits)
+    fm = not torch.compiler.is_compiling()
+    return (_ORDERS if fm else _ORDERS_COMPILE)[0].apply(z, y, loss, limits, fm)
 
 
 # ----------------------------------------------------------- the softmax rows
@@ -197,10 +248,7 @@ def _softmax_limits(loss, z, a, k, out, extra=None):
         pos_inf = torch.any(z == math.inf, dim=1, keepdim=True)
         lost = (a > 0) & ((z == -math.inf) | (pos_inf & (z != math.inf)))
         return torch.where(torch.any(lost, dim=1), torch.full_like(out, math.inf), out)
-    if k == 1:
-        at = loss._kernel(xp, a, zc, False, True, False)[1]
-    else:
-        at = loss._hvp(xp, a, zc, extra)
+    at = loss._kernel(xp, a, zc, False, True, False)[1] if k == 1 else loss._hvp(xp, a, zc, extra)
     return torch.where(torch.isnan(out), at, out)
 
 
@@ -208,22 +256,24 @@ def _p(z):
     return torch.softmax(z, dim=1)
 
 
-class SoftmaxValue(torch.autograd.Function):
+class _SoftmaxValue(torch.autograd.Function):
     """Per-row ``ℓ = Σ_k a_k (lse(z) − z_k)`` of rows ``z`` and target weights ``a``."""
 
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(z, a, loss, limits):
+    def forward(z, a, loss, limits, fm):
         out = loss._kernel(xp, a, z, True, False, False)[0]
         return _softmax_limits(loss, z, a, 0, out) if limits else out
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        z, a, loss, limits = inputs
+        z, a, loss, limits, fm = inputs
         ctx.save_for_backward(z, a)
         ctx.save_for_forward(z, a)
         ctx.loss, ctx.limits = loss, limits
+        ctx.fam = _SOFTMAX if fm else _SOFTMAX_COMPILE
+        ctx.fm = fm
 
     @staticmethod
     def backward(ctx, grad):
@@ -231,58 +281,62 @@ class SoftmaxValue(torch.autograd.Function):
         needs = ctx.needs_input_grad
         gz = ga = None
         if needs[0]:
-            gz = grad[:, None] * SoftmaxGradient.apply(z, a, ctx.loss, ctx.limits)
+            g = ctx.fam[1].apply(z, a, ctx.loss, ctx.limits, ctx.fm)
+            gz = grad[:, None] * g
         if needs[1]:
             ga = grad[:, None] * -torch.log_softmax(z, dim=1)
-        return gz, ga, None, None
+        return gz, ga, None, None, None
 
+
+class _SoftmaxValueJvp(_SoftmaxValue):
     @staticmethod
-    def jvp(ctx, dz, da, _loss, _limits):
+    def jvp(ctx, dz, da, _loss, _limits, _fm):
         z, a = ctx.saved_tensors
         out = 0
         if dz is not None:
-            out = torch.sum(SoftmaxGradient.apply(z, a, ctx.loss, ctx.limits) * dz, dim=1)
+            g = ctx.fam[1].apply(z, a, ctx.loss, ctx.limits, ctx.fm)
+            out = torch.sum(g * dz, dim=1)
         if da is not None:
             out = out + torch.sum(-torch.log_softmax(z, dim=1) * da, dim=1)
         return out
 
 
-class SoftmaxGradient(torch.autograd.Function):
+class _SoftmaxGradient(torch.autograd.Function):
     """``g = ā p − a`` per row; its backward is ``H u`` (the loss's ``_hvp``)."""
 
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(z, a, loss, limits):
+    def forward(z, a, loss, limits, fm):
         out = loss._kernel(xp, a, z, False, True, False)[1]
         return _softmax_limits(loss, z, a, 1, out) if limits else out
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        z, a, loss, limits = inputs
+        z, a, loss, limits, fm = inputs
         ctx.save_for_backward(z, a)
         ctx.save_for_forward(z, a)
         ctx.loss, ctx.limits = loss, limits
-
-    @staticmethod
-    def _target_part(z, u):
-        # ∂(Σ_j u_j g_j)/∂a_k = pᵀu − u_k  (g = ā p − a, ā = Σ a).
-        return torch.sum(_p(z) * u, dim=1, keepdim=True) - u
+        ctx.fam = _SOFTMAX if fm else _SOFTMAX_COMPILE
+        ctx.fm = fm
 
     @staticmethod
     def backward(ctx, grad):
         z, a = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        gz = SoftmaxHvp.apply(z, a, grad, ctx.loss, ctx.limits) if needs[0] else None
-        ga = SoftmaxGradient._target_part(z, grad) if needs[1] else None
-        return gz, ga, None, None
+        gz = ctx.fam[2].apply(z, a, grad, ctx.loss, ctx.limits) if needs[0] else None
+        # ∂(Σ_j u_j g_j)/∂a_k = pᵀu − u_k  (g = ā p − a, ā = Σ a).
+        ga = torch.sum(_p(z) * grad, dim=1, keepdim=True) - grad if needs[1] else None
+        return gz, ga, None, None, None
 
+
+class _SoftmaxGradientJvp(_SoftmaxGradient):
     @staticmethod
-    def jvp(ctx, dz, da, _loss, _limits):
+    def jvp(ctx, dz, da, _loss, _limits, _fm):
         z, a = ctx.saved_tensors
         out = 0
         if dz is not None:
-            out = SoftmaxHvp.apply(z, a, dz, ctx.loss, ctx.limits)
+            out = ctx.fam[2].apply(z, a, dz, ctx.loss, ctx.limits)
         if da is not None:
             # d(ā p − a) = (Σ da) p − da
             out = out + torch.sum(da, dim=1, keepdim=True) * _p(z) - da
@@ -301,7 +355,7 @@ class SoftmaxHvp(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        z, a, u, loss, limits = inputs
+        z, a, u, loss, _limits = inputs
         ctx.save_for_backward(z, a, u)
         ctx.loss = loss
 
@@ -317,6 +371,11 @@ class SoftmaxHvp(torch.autograd.Function):
         return (*(next(grads) if n else None for n in needs), None, None)
 
 
+_SOFTMAX = (_SoftmaxValueJvp, _SoftmaxGradientJvp, SoftmaxHvp)
+_SOFTMAX_COMPILE = (_SoftmaxValue, _SoftmaxGradient, SoftmaxHvp)
+
+
 def softmax_value(loss: Any, z: torch.Tensor, a: torch.Tensor, limits: bool) -> torch.Tensor:
     """Per-row softmax cross-entropy of rows ``z`` ``(n, K)`` and target weights ``a``."""
-    return SoftmaxValue.apply(z, a, loss, limits)
+    fm = not torch.compiler.is_compiling()
+    return (_SOFTMAX if fm else _SOFTMAX_COMPILE)[0].apply(z, a, loss, limits, fm)
