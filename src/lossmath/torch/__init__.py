@@ -6,8 +6,9 @@
 >>> import torch
 >>> import lossmath.torch as lmt
 >>> criterion = lmt.Loss("logistic")
->>> float(criterion(torch.tensor([40.0]), torch.tensor([1.0])))  # ≈ e⁻⁴⁰, not 0
-4.248354255291589e-18
+>>> z = torch.tensor([40.0, float("inf")], dtype=torch.float64)
+>>> criterion(z, torch.tensor([1.0, 1.0], dtype=torch.float64))  # (e⁻⁴⁰ + 0) / 2, not 0 or NaN
+tensor(2.1242e-18, dtype=torch.float64)
 """
 
 from lossmath.torch._api import Loss, loss

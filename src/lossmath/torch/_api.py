@@ -17,7 +17,7 @@ import torch
 from lossmath.engine import batch
 from lossmath.losses import Loss as _LossmathLoss
 from lossmath.losses import get_loss
-from lossmath.torch._functions import scalar_apply, softmax_value
+from lossmath.torch._functions import TARGET_RULES, scalar_apply, softmax_value
 
 __all__ = ["Loss", "loss"]
 
@@ -100,6 +100,11 @@ def _scalar(lm, z, target, check):
         raise ValueError(
             f"{lm.name}: target must have the shape of input, {tuple(z.shape)}; "
             f"got shape {tuple(y.shape)}"
+        )
+    if y.requires_grad and lm.name not in TARGET_RULES:
+        raise ValueError(
+            f"{lm.name}: target must not require grad: the {lm.name} loss is not "
+            f"differentiable in its target (labels in {lm.y_interval})"
         )
     y = y.to(z.dtype)
     limits = True

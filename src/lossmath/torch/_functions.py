@@ -99,18 +99,11 @@ TARGET_RULES: dict[str, Any] = {
 }
 
 
-def _no_target_gradient(loss):
-    raise RuntimeError(
-        f"lossmath.torch: the {loss.name} loss is not differentiable in its target "
-        f"(labels in {loss.y_interval}); pass a target that does not require grad"
-    )
-
-
 def _target_derivative(loss, z, y, k, limits, grad, fm):
     """``grad · ∂/∂y`` of the order-``k`` output."""
     rule = TARGET_RULES.get(loss.name)
-    if rule is None:
-        _no_target_gradient(loss)
+    if rule is None:  # refused up front for a target requiring grad (lossmath.torch._api)
+        return None
     if rule == "shift":
         if k < 2:
             fam = _ORDERS if fm else _ORDERS_COMPILE
@@ -159,7 +152,8 @@ def _jvp(ctx, dz, dy, k):
     if dz is not None:
         out = _mul(dz, fam[k + 1].apply(z, y, loss, limits, fm))
     if dy is not None:
-        out = out + _target_derivative(loss, z, y, k, limits, dy, fm)
+        dl = _target_derivative(loss, z, y, k, limits, dy, fm)
+        out = out if dl is None else out + dl
     return out
 
 
