@@ -399,3 +399,190 @@ def test_torch_compile_one_graph(name):
     out = compiled(x, y)
     out.backward()
     assert out.item() == pytest.approx(step(x, y).item(), rel=1e-6)
+
+
+# ------------------------------------------- the mapping onto torch.nn (docs)
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _pair(n=40, seed=5, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    z = 4 * torch.randn(n, generator=g, dtype=dtype)
+    y = torch.rand(n, generator=g, dtype=dtype)
+    w = torch.rand(n, generator=g, dtype=dtype)
+    return z, y, w
+
+
+def _assert_close(a, b, rtol=1e-13):
+    assert torch.allclose(a, b, rtol=rtol, atol=1e-300), f"{a} vs {b}"
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_logistic_is_bce_with_logits(reduction):
+    z, y, w = _pair()
+    _assert_close(
+        lmt.loss("logistic", z, y, reduction=reduction),
+        F.binary_cross_entropy_with_logits(z, y, reduction=reduction),
+    )
+    # SoftMarginLoss with labels ±1 is the logistic loss of hard labels.
+    hard = torch.round(y)
+    _assert_close(
+        lmt.loss("logistic", z, hard, reduction=reduction),
+        F.soft_margin_loss(z, 2 * hard - 1, reduction=reduction),
+    )
+    if reduction != "mean":
+        _assert_close(
+            lmt.loss("logistic", z, y, w, reduction=reduction),
+            F.binary_cross_entropy_with_logits(z, y, weight=w, reduction=reduction),
+        )
+
+
+def test_weighted_mean_differs_from_torch_bce():
+    # lossmath: Σ wℓ / Σ w; torch.nn's BCE: Σ wℓ / N.
+    z, y, w = _pair()
+    ours = lmt.loss("logistic", z, y, w)
+    ours_sum = lmt.loss("logistic", z, y, w, reduction="sum")
+    _assert_close(ours, ours_sum / w.sum())
+    _assert_close(
+        ours_sum / z.numel(), F.binary_cross_entropy_with_logits(z, y, weight=w, reduction="mean")
+    )
+
+
+def test_zero_weight_counts_zero_where_the_loss_is_infinite():
+    z = torch.tensor([INF, 0.0], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    out = lmt.loss("logistic", z, y, torch.tensor([0.0, 2.0], dtype=torch.float64))
+    assert out.item() == pytest.approx(math.log(2), rel=1e-15)
+    out.backward()
+    assert z.grad.tolist() == [0.0, -0.5]
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_regression_factors(reduction):
+    z, y, _ = _pair()
+    y = 3 * y
+    _assert_close(
+        2 * lmt.loss("squared_error", z, y, reduction=reduction),
+        F.mse_loss(z, y, reduction=reduction),
+    )
+    _assert_close(
+        lmt.loss("absolute_error", z, y, reduction=reduction), F.l1_loss(z, y, reduction=reduction)
+    )
+    for delta in (0.5, 1.0, 2.5):
+        huber = lmt.loss("huber", z, y, reduction=reduction, delta=delta)
+        _assert_close(huber, F.huber_loss(z, y, reduction=reduction, delta=delta))
+        # SmoothL1Loss(β) = Huber(δ = β) / β.
+        _assert_close(huber / delta, F.smooth_l1_loss(z, y, reduction=reduction, beta=delta))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_poisson_is_poisson_nll_with_log_input(reduction):
+    z, y, _ = _pair()
+    counts = torch.round(5 * y)
+    _assert_close(
+        lmt.loss("poisson", z, counts, reduction=reduction),
+        F.poisson_nll_loss(z, counts, log_input=True, full=False, reduction=reduction),
+    )
+
+
+def _torchvision_focal(inputs, targets, alpha=0.25, gamma=2.0):
+    """torchvision.ops.sigmoid_focal_loss, as torchvision 0.20 writes it."""
+    p = torch.sigmoid(inputs)
+    ce = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+        loss = alpha_t * loss
+    return loss
+
+
+@pytest.mark.parametrize(("alpha", "gamma"), [(0.25, 2.0), (-1, 2.0), (0.75, 0.5)])
+def test_focal_is_torchvision_sigmoid_focal_loss(alpha, gamma):
+    z, y, _ = _pair()
+    y = torch.round(y)
+    ours = lmt.loss(
+        "focal", z, y, reduction="none", gamma=gamma, alpha=None if alpha < 0 else alpha
+    )
+    _assert_close(ours, _torchvision_focal(z, y, alpha, gamma), rtol=1e-12)
+
+
+def test_focal_at_large_logits_is_finite():
+    z = torch.tensor([200.0, -200.0, INF], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0.0, 1.0, 1.0], dtype=torch.float64)
+    v = lmt.loss("focal", z, y, reduction="none")
+    assert v[:2].tolist() == [200.0, 200.0]
+    assert v[2].item() == 0.0
+    v.sum().backward()
+    assert torch.isfinite(z.grad).all()
+
+
+def _ce_case(seed=6, spatial=(3, 2)):
+    g = torch.Generator().manual_seed(seed)
+    z = 3 * torch.randn(4, 5, *spatial, generator=g, dtype=torch.float64)
+    t = torch.randint(0, 5, (4, *spatial), generator=g)
+    t[0, 0, 0] = t[2, 1, 1] = -100
+    cw = torch.rand(5, generator=g, dtype=torch.float64) + 0.5
+    probs = torch.softmax(torch.randn(4, 5, *spatial, generator=g, dtype=torch.float64), 1)
+    return z, t, cw, probs
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("class_weight", [False, True])
+def test_multinomial_is_cross_entropy(reduction, smoothing, class_weight):
+    """Spatial dimensions, ignore_index, class weights and label smoothing together."""
+    z, t, cw, probs = _ce_case()
+    params = {"label_smoothing": smoothing}
+    if class_weight:
+        params["class_weight"] = cw.tolist()
+    want = F.cross_entropy(
+        z,
+        t,
+        weight=cw if class_weight else None,
+        reduction=reduction,
+        label_smoothing=smoothing,
+    )
+    _assert_close(lmt.loss("multinomial", z, t, reduction=reduction, **params), want)
+    # Probability targets: torch.nn's mean divides by the number of positions.
+    want = F.cross_entropy(
+        z,
+        probs,
+        weight=cw if class_weight else None,
+        reduction=reduction,
+        label_smoothing=smoothing,
+    )
+    _assert_close(lmt.loss("multinomial", z, probs, reduction=reduction, **params), want)
+
+
+def test_multinomial_gradients_match_cross_entropy():
+    z, t, cw, _ = _ce_case()
+    params = {"label_smoothing": 0.1, "class_weight": cw.tolist()}
+    za = z.clone().requires_grad_(True)
+    zb = z.clone().requires_grad_(True)
+    lmt.loss("multinomial", za, t, **params).backward()
+    F.cross_entropy(zb, t, weight=cw, label_smoothing=0.1).backward()
+    _assert_close(za.grad, zb.grad, rtol=1e-12)
+
+
+def test_multinomial_sample_weight_mean():
+    z, t, cw, _ = _ce_case()
+    s = torch.rand(4, 3, 2, dtype=torch.float64)
+    per = lmt.loss("multinomial", z, t, reduction="none", class_weight=cw.tolist())
+    den = torch.where(t == -100, 0.0, cw[t.clamp(min=0)])
+    want = (s * per).sum() / (s * den).sum()
+    _assert_close(lmt.loss("multinomial", z, t, s, class_weight=cw.tolist()), want)
+    # Every target ignored: 0, not torch.nn's 0/0.
+    all_ignored = torch.full_like(t, -100)
+    assert lmt.loss("multinomial", z, all_ignored).item() == 0.0
+
+
+def test_soft_labels_get_their_gradient():
+    z, y, _ = _pair(8)
+    y = y.clone().requires_grad_(True)
+    lmt.loss("logistic", z, y, reduction="sum").backward()
+    _assert_close(y.grad, -z)  # ∂/∂y [softplus(z) − y z]
+    z2, _, _, probs = _ce_case()
+    probs = probs.clone().requires_grad_(True)
+    lmt.loss("multinomial", z2, probs, reduction="sum").backward()
+    _assert_close(probs.grad, -torch.log_softmax(z2, 1))
