@@ -81,6 +81,16 @@ def _close_in_ulps(a, b, n_ulps, floor):
     return bool(np.all(ok)), a[~ok][:3], b[~ok][:3]
 
 
+@pytest.fixture(params=["numpy", "tensor"])
+def route(request, monkeypatch):
+    """CPU tensors take the NumPy methods' compiled loops, or (as on CUDA) the kernel
+    as tensor operations."""
+    import lossmath.torch._api as api
+
+    monkeypatch.setattr(api, "NUMPY_ROUTE", request.param == "numpy")
+    return request.param
+
+
 # ------------------------------------------------------------------- import
 def test_import_lossmath_does_not_import_torch():
     code = "import sys, lossmath, lossmath.losses; print('torch' in sys.modules)"
@@ -90,7 +100,7 @@ def test_import_lossmath_does_not_import_torch():
 
 # ------------------------------------------------- value, gradient, Hessian
 @pytest.mark.parametrize("loss", DEFAULT_CASES, ids=_ids)
-def test_matches_numpy_methods(loss):
+def test_matches_numpy_methods(loss, route):
     """Backward is the NumPy gradient, double backward the NumPy Hessian (float64)."""
     for y, z in sample_points(loss, n_random=20):
         v, g, h = torch_vgh(loss, y, z)
@@ -106,7 +116,7 @@ def test_matches_numpy_methods(loss):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("loss", loss_cases(), ids=_ids)
-def test_ulps_against_mpmath(loss):
+def test_ulps_against_mpmath(loss, route):
     """Every parameter case within DESIGN's 16 ulp of mpmath, through PyTorch."""
     for y, z in sample_points(loss):
         computed = dict(zip(("value", "gradient", "hessian"), torch_vgh(loss, y, z), strict=True))
@@ -129,7 +139,7 @@ def test_multinomial_hessian_is_exact_at_large_gaps():
 
 # ------------------------------------------------------------ infinities
 @pytest.mark.parametrize("loss", DEFAULT_CASES, ids=_ids)
-def test_infinite_scores_give_no_nan(loss):
+def test_infinite_scores_give_no_nan(loss, route):
     if loss.n_outputs != 1:
         z = torch.tensor([[INF, 0.0, -INF], [-INF, 1.0, 2.0]], dtype=torch.float64)
         y = torch.tensor([0, 2])
@@ -321,7 +331,7 @@ def test_bad_multinomial_input():
 
 # ------------------------------------------------------- dtypes and devices
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
-def test_low_precision_is_rounded_once(dtype):
+def test_low_precision_is_rounded_once(dtype, route):
     dt = getattr(torch, dtype)
     z64 = torch.linspace(-30, 30, 101, dtype=torch.float64)
     z = z64.to(dt).requires_grad_(True)
@@ -530,7 +540,7 @@ def _ce_case(seed=6, spatial=(3, 2)):
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("smoothing", [0.0, 0.2])
 @pytest.mark.parametrize("class_weight", [False, True])
-def test_multinomial_is_cross_entropy(reduction, smoothing, class_weight):
+def test_multinomial_is_cross_entropy(reduction, smoothing, class_weight, route):
     """Spatial dimensions, ignore_index, class weights and label smoothing together."""
     z, t, cw, probs = _ce_case()
     params = {"label_smoothing": smoothing}

@@ -17,7 +17,14 @@ import torch
 from lossmath.engine import batch
 from lossmath.losses import Loss as _LossmathLoss
 from lossmath.losses import get_loss
-from lossmath.torch._functions import TARGET_RULES, scalar_apply, softmax_value
+from lossmath.torch._functions import (
+    NUMPY,
+    TARGET_RULES,
+    TORCH,
+    TORCH_LIMITS,
+    scalar_apply,
+    softmax_value,
+)
 
 __all__ = ["Loss", "loss"]
 
@@ -94,7 +101,28 @@ def _compute_dtype(z: torch.Tensor) -> torch.dtype:
     return torch.float32 if z.dtype in _HALF else z.dtype
 
 
-def _scalar(lm, z, target, check):
+#: Whether finite CPU float32 / float64 input takes the NumPy methods' compiled loops
+#: (else the kernel runs as tensor operations, as on other devices).
+NUMPY_ROUTE = True
+
+
+def _route(z: torch.Tensor, has_inf: bool) -> int:
+    """The kernel on tensors (with the limits at ±inf where some score is infinite),
+    or the NumPy methods' compiled loops on a CPU tensor's memory."""
+    if has_inf:
+        return TORCH_LIMITS
+    plain = not torch._C._functorch.is_functorch_wrapped_tensor(z)  # no torch.func transform
+    if (
+        NUMPY_ROUTE
+        and plain
+        and z.device.type == "cpu"
+        and z.dtype in (torch.float32, torch.float64)
+    ):
+        return NUMPY
+    return TORCH
+
+
+def _scalar(lm, z, target, check, inspect):
     y = _tensor(lm.name, "target", target, z)
     if tuple(y.shape) != tuple(z.shape):
         raise ValueError(
@@ -107,23 +135,27 @@ def _scalar(lm, z, target, check):
             f"differentiable in its target (labels in {lm.y_interval})"
         )
     y = y.to(z.dtype)
-    limits = True
+    limits = TORCH_LIMITS
     if check:
-        limits = _check_scores(lm.name, z.detach())
+        limits = _route(z, _check_scores(lm.name, z.detach()))
         lm._validate_y(xp, y.detach().reshape(-1), z.detach().reshape(-1), True)
+    elif inspect:
+        limits = _route(z, bool(torch.isinf(z.detach()).any()))
     return scalar_apply(lm, z, y, limits), None
 
 
-def _labels_or_rows(lm, z, target, ignore_index, check):
+def _labels_or_rows(lm, z, target, ignore_index, check, inspect):
     """Rows ``(m, C)`` of scores, target weights ``a`` and the mean's per-row weight."""
     n_classes = z.shape[1]
     rows = torch.movedim(z, 1, -1).reshape(-1, n_classes)
     lm._check_z_shape(rows)
     y = _tensor(lm.name, "target", target, z)
     spatial = (z.shape[0], *z.shape[2:])
-    limits = True
+    limits = TORCH_LIMITS
     if check:
-        limits = _check_scores(lm.name, rows.detach())
+        limits = _route(z, _check_scores(lm.name, rows.detach()))
+    elif inspect:
+        limits = _route(z, bool(torch.isinf(z.detach()).any()))
     if tuple(y.shape) == tuple(z.shape):  # probabilities, class axis 1
         y_rows = torch.movedim(y, 1, -1).reshape(-1, n_classes).to(z.dtype)
         if check:
@@ -153,12 +185,12 @@ def _labels_or_rows(lm, z, target, ignore_index, check):
     return rows, a, den, limits
 
 
-def _multinomial(lm, z, target, ignore_index, check):
+def _multinomial(lm, z, target, ignore_index, check, inspect):
     if z.ndim < 2:
         raise ValueError(
             f"{lm.name}: input must have shape (N, C) or (N, C, d1, ...); got {tuple(z.shape)}"
         )
-    rows, a, den, limits = _labels_or_rows(lm, z, target, ignore_index, check)
+    rows, a, den, limits = _labels_or_rows(lm, z, target, ignore_index, check, inspect)
     spatial = (z.shape[0], *z.shape[2:])
     value = softmax_value(lm, rows, a, limits).reshape(spatial)
     return value, None if den is None else den.reshape(spatial)
@@ -253,12 +285,13 @@ def loss(
         )
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{lm.name}: reduction must be one of {_REDUCTIONS}; got {reduction!r}")
-    check = check_input and _checkable(input, target, weight)
+    inspect = _checkable(input, target, weight)
+    check = check_input and inspect
     z = input.to(_compute_dtype(input))
     if lm.n_outputs == 1:
-        value, den = _scalar(lm, z, target, check)
+        value, den = _scalar(lm, z, target, check, inspect)
     else:
-        value, den = _multinomial(lm, z, target, ignore_index, check)
+        value, den = _multinomial(lm, z, target, ignore_index, check, inspect)
     w = _weights(lm.name, weight, tuple(value.shape), z, check)
     out = _reduce(lm.name, value, w, den, reduction)
     return out.to(input.dtype)

@@ -49,11 +49,24 @@ def _mul(grad: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     return grad * d
 
 
-def kernel_order(loss: Any, z: torch.Tensor, y: torch.Tensor, k: int, limits: bool):
+#: ``limits`` (an int) also says the route: 0 the kernel on tensors, 1 the same with
+#: the limits at infinite scores, 2 the NumPy methods (compiled, multi-threaded) on
+#: the CPU tensors' memory — for finite scores outside transforms and compilation.
+TORCH, TORCH_LIMITS, NUMPY = 0, 1, 2
+
+
+def kernel_order(loss: Any, z: torch.Tensor, y: torch.Tensor, k: int, limits: int):
     """The kernel's output of order ``k`` (0 value, 1 gradient, 2 Hessian)."""
+    if limits == NUMPY:
+        method = (loss.value, loss.gradient, loss.hessian_diagonal)[k]
+        shape = z.shape
+        out = method(
+            y.detach().reshape(-1).numpy(), z.detach().reshape(-1).numpy(), check_input=False
+        )
+        return torch.from_numpy(out).reshape(shape)
     flags = (k == 0, k == 1, k == 2)
     out = loss._kernel(xp, y, z, *flags)[k]
-    if limits:
+    if limits == TORCH_LIMITS:
         at_limit = loss._kernel(xp, y, _clamped(z), *flags)[k]
         out = torch.where(torch.isnan(out) & ~torch.isnan(z), at_limit, out)
     return out
@@ -246,6 +259,20 @@ def _softmax_limits(loss, z, a, k, out, extra=None):
     return torch.where(torch.isnan(out), at, out)
 
 
+#: The NumPy route of the softmax: a plain multinomial of the target weights ``a``
+#: as probability rows (smoothing and class weights are already in ``a``).
+_PLAIN_SOFTMAX: list = []
+
+
+def _softmax_numpy(method: str, a, z, *extra):
+    if not _PLAIN_SOFTMAX:
+        from lossmath.losses import Multinomial
+
+        _PLAIN_SOFTMAX.append(Multinomial())
+    args = (t.detach().contiguous().numpy() for t in (a, z, *extra))
+    return torch.from_numpy(getattr(_PLAIN_SOFTMAX[0], method)(*args, check_input=False))
+
+
 def _p(z):
     return torch.softmax(z, dim=1)
 
@@ -257,8 +284,10 @@ class _SoftmaxValue(torch.autograd.Function):
 
     @staticmethod
     def forward(z, a, loss, limits, fm):
+        if limits == NUMPY:
+            return _softmax_numpy("value", a, z)
         out = loss._kernel(xp, a, z, True, False, False)[0]
-        return _softmax_limits(loss, z, a, 0, out) if limits else out
+        return _softmax_limits(loss, z, a, 0, out) if limits == TORCH_LIMITS else out
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -302,8 +331,10 @@ class _SoftmaxGradient(torch.autograd.Function):
 
     @staticmethod
     def forward(z, a, loss, limits, fm):
+        if limits == NUMPY:
+            return _softmax_numpy("gradient", a, z)
         out = loss._kernel(xp, a, z, False, True, False)[1]
-        return _softmax_limits(loss, z, a, 1, out) if limits else out
+        return _softmax_limits(loss, z, a, 1, out) if limits == TORCH_LIMITS else out
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -344,8 +375,10 @@ class SoftmaxHvp(torch.autograd.Function):
 
     @staticmethod
     def forward(z, a, u, loss, limits):
+        if limits == NUMPY:
+            return _softmax_numpy("hessian_vector_product", a, z, u)
         out = loss._hvp(xp, a, z, u)
-        return _softmax_limits(loss, z, a, 2, out, u) if limits else out
+        return _softmax_limits(loss, z, a, 2, out, u) if limits == TORCH_LIMITS else out
 
     @staticmethod
     def setup_context(ctx, inputs, output):
