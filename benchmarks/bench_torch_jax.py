@@ -156,18 +156,39 @@ def torch_table(scale: float, repeat: int, dtype: str, threads: int | None) -> l
     return rows
 
 
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(field)
+
+
+def measure_peak(case: str, which: str, what: str, scale: float, dtype: str) -> float:
+    """In this process: peak resident-set growth (MiB) of one run beyond the inputs
+    (Linux: the peak, VmHWM, is reset through /proc/self/clear_refs after a warm-up)."""
+    import gc
+
+    cases, _ = torch_cases(scale, dtype)
+    z, y, ours, nn = cases[case]
+    del cases
+    fb, h = _torch_runs(z, y, ours if which == "ours" else nn)
+    run = fb if what == "fb" else h
+    run()  # warm-up: compiled loops, thread pools
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    base = _status_kib("VmRSS")
+    run()
+    return (_status_kib("VmHWM") - base) / 1024
+
+
 def _peak_mib(case: str, which: str, what: str, scale: float, dtype: str) -> float:
-    """Peak resident-set growth (MiB) of one run in a fresh process, beyond the inputs."""
+    """:func:`measure_peak` in a fresh process."""
     code = (
-        "import json, resource, sys; sys.path.insert(0, 'benchmarks');"
+        "import json, sys; sys.path.insert(0, 'benchmarks');"
         "import bench_torch_jax as b;"
-        f"cases, _ = b.torch_cases({scale}, {dtype!r});"
-        f"z, y, ours, nn = cases[{case!r}];"
-        "import gc; gc.collect();"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-        f"fb, h = b._torch_runs(z, y, ours if {which!r} == 'ours' else nn);"
-        f"({what})();"
-        "print(json.dumps((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024))"
+        f"print(json.dumps(b.measure_peak({case!r}, {which!r}, {what!r}, {scale}, {dtype!r})))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
