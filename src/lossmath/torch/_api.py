@@ -19,6 +19,7 @@ from lossmath.losses import Loss as _LossmathLoss
 from lossmath.losses import get_loss
 from lossmath.torch._functions import (
     NUMPY,
+    NUMPY_FUSED,
     TARGET_RULES,
     TORCH,
     TORCH_LIMITS,
@@ -112,13 +113,10 @@ def _route(z: torch.Tensor, has_inf: bool) -> int:
     if has_inf:
         return TORCH_LIMITS
     plain = not torch._C._functorch.is_functorch_wrapped_tensor(z)  # no torch.func transform
-    if (
-        NUMPY_ROUTE
-        and plain
-        and z.device.type == "cpu"
-        and z.dtype in (torch.float32, torch.float64)
-    ):
-        return NUMPY
+    cpu_float = z.device.type == "cpu" and z.dtype in (torch.float32, torch.float64)
+    if NUMPY_ROUTE and plain and cpu_float:
+        # With a gradient to come, value and gradient in one pass.
+        return NUMPY_FUSED if z.requires_grad and torch.is_grad_enabled() else NUMPY
     return TORCH
 
 
@@ -175,7 +173,9 @@ def _labels_or_rows(lm, z, target, ignore_index, check, inspect):
         lm._validate_y(xp, flat[kept].to(z.dtype), rows.detach()[kept], True)
     labels = torch.where(ignored, torch.zeros_like(flat), flat).to(torch.int64)
     one_hot = (labels[:, None] == torch.arange(n_classes, device=z.device)).to(z.dtype)
-    a = torch.where(ignored[:, None], torch.zeros_like(one_hot), lm._target_weights(xp, one_hot))
+    a = lm._target_weights(xp, one_hot)
+    if not inspect or bool(torch.any(ignored)):
+        a = torch.where(ignored[:, None], torch.zeros_like(a), a)
     # torch.nn's mean: Σ w_{yᵢ} ℓᵢ / Σ w_{yᵢ} over the rows not ignored.
     if lm.class_weight is None:
         den = (~ignored).to(z.dtype)

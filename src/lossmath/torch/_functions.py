@@ -52,12 +52,20 @@ def _mul(grad: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
 #: ``limits`` (an int) also says the route: 0 the kernel on tensors, 1 the same with
 #: the limits at infinite scores, 2 the NumPy methods (compiled, multi-threaded) on
 #: the CPU tensors' memory — for finite scores outside transforms and compilation.
-TORCH, TORCH_LIMITS, NUMPY = 0, 1, 2
+#: 3: the NumPy route computing value and gradient in one pass (the input requires
+#: grad): the gradient is kept for the first backward.
+TORCH, TORCH_LIMITS, NUMPY, NUMPY_FUSED = 0, 1, 2, 3
 
 
 def kernel_order(loss: Any, z: torch.Tensor, y: torch.Tensor, k: int, limits: int):
     """The kernel's output of order ``k`` (0 value, 1 gradient, 2 Hessian)."""
-    if limits == NUMPY:
+    if limits == NUMPY_FUSED and k == 0:
+        yn, zn = y.detach().reshape(-1).numpy(), z.detach().reshape(-1).numpy()
+        v, g = loss.value_gradient(yn, zn, check_input=False)
+        out = torch.from_numpy(v).reshape(z.shape)
+        out._lossmath_gradient = torch.from_numpy(g).reshape(z.shape)
+        return out
+    if limits >= NUMPY:
         method = (loss.value, loss.gradient, loss.hessian_diagonal)[k]
         shape = z.shape
         out = method(
@@ -143,6 +151,10 @@ def _setup(ctx, inputs, output):
     ctx.save_for_backward(z, y)
     ctx.save_for_forward(z, y)
     ctx.loss, ctx.limits, ctx.fm = loss, limits, forward_mode
+    # The gradient computed with the value (NUMPY_FUSED), for a first backward.
+    ctx.kept_gradient = getattr(output, "_lossmath_gradient", None)
+    if ctx.kept_gradient is not None:
+        del output._lossmath_gradient
 
 
 def _backward(ctx, grad, k):
@@ -152,7 +164,13 @@ def _backward(ctx, grad, k):
     needs = ctx.needs_input_grad[:2]
     if k == 2:
         return (*_third(loss, z, y, grad, needs), None, None, None)
-    gz = _mul(grad, fam[k + 1].apply(z, y, loss, limits, fm)) if needs[0] else None
+    kept = ctx.kept_gradient if k == 0 else None
+    if kept is not None and not torch.is_grad_enabled():
+        gz = _mul(grad, kept) if needs[0] else None  # no double backward to follow
+    elif kept is not None:
+        gz = _mul(grad, KeptGradient.apply(z, y, kept, loss, limits)) if needs[0] else None
+    else:
+        gz = _mul(grad, fam[k + 1].apply(z, y, loss, limits, fm)) if needs[0] else None
     gy = _target_derivative(loss, z, y, k, limits, grad, fm) if needs[1] else None
     return gz, gy, None, None, None
 
@@ -216,6 +234,26 @@ class LossHessian(torch.autograd.Function):
         return _backward(ctx, grad, 2)
 
 
+class KeptGradient(torch.autograd.Function):
+    """The gradient computed with the value (``NUMPY_FUSED``), differentiable: its
+    backward is the Hessian, as :class:`LossGradient`'s (eager double backward)."""
+
+    @staticmethod
+    def forward(z, y, g, loss, limits):
+        return g.view_as(g)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        z, y, _, loss, limits = inputs
+        ctx.save_for_backward(z, y)
+        ctx.loss, ctx.limits, ctx.fm, ctx.kept_gradient = loss, limits, True, None
+
+    @staticmethod
+    def backward(ctx, grad):
+        gz, gy, *_ = _backward(ctx, grad, 1)
+        return gz, gy, None, None, None
+
+
 class _LossValueJvp(LossValue):
     @staticmethod
     def jvp(ctx, dz, dy, _loss, _limits, _forward_mode):
@@ -270,7 +308,10 @@ def _softmax_numpy(method: str, a, z, *extra):
 
         _PLAIN_SOFTMAX.append(Multinomial())
     args = (t.detach().contiguous().numpy() for t in (a, z, *extra))
-    return torch.from_numpy(getattr(_PLAIN_SOFTMAX[0], method)(*args, check_input=False))
+    out = getattr(_PLAIN_SOFTMAX[0], method)(*args, check_input=False)
+    if isinstance(out, tuple):
+        return tuple(torch.from_numpy(o) for o in out)
+    return torch.from_numpy(out)
 
 
 def _p(z):
@@ -284,7 +325,11 @@ class _SoftmaxValue(torch.autograd.Function):
 
     @staticmethod
     def forward(z, a, loss, limits, fm):
-        if limits == NUMPY:
+        if limits == NUMPY_FUSED:
+            v, g = _softmax_numpy("value_gradient", a, z)
+            v._lossmath_gradient = g
+            return v
+        if limits >= NUMPY:
             return _softmax_numpy("value", a, z)
         out = loss._kernel(xp, a, z, True, False, False)[0]
         return _softmax_limits(loss, z, a, 0, out) if limits == TORCH_LIMITS else out
@@ -297,6 +342,9 @@ class _SoftmaxValue(torch.autograd.Function):
         ctx.loss, ctx.limits = loss, limits
         ctx.fam = _SOFTMAX if fm else _SOFTMAX_COMPILE
         ctx.fm = fm
+        ctx.kept_gradient = getattr(output, "_lossmath_gradient", None)
+        if ctx.kept_gradient is not None:
+            del output._lossmath_gradient
 
     @staticmethod
     def backward(ctx, grad):
@@ -304,7 +352,9 @@ class _SoftmaxValue(torch.autograd.Function):
         needs = ctx.needs_input_grad
         gz = ga = None
         if needs[0]:
-            g = ctx.fam[1].apply(z, a, ctx.loss, ctx.limits, ctx.fm)
+            g = ctx.kept_gradient
+            if g is None or torch.is_grad_enabled():  # a double backward may follow
+                g = ctx.fam[1].apply(z, a, ctx.loss, ctx.limits, ctx.fm)
             gz = grad[:, None] * g
         if needs[1]:
             ga = grad[:, None] * -torch.log_softmax(z, dim=1)
@@ -331,7 +381,7 @@ class _SoftmaxGradient(torch.autograd.Function):
 
     @staticmethod
     def forward(z, a, loss, limits, fm):
-        if limits == NUMPY:
+        if limits >= NUMPY:
             return _softmax_numpy("gradient", a, z)
         out = loss._kernel(xp, a, z, False, True, False)[1]
         return _softmax_limits(loss, z, a, 1, out) if limits == TORCH_LIMITS else out
@@ -375,7 +425,7 @@ class SoftmaxHvp(torch.autograd.Function):
 
     @staticmethod
     def forward(z, a, u, loss, limits):
-        if limits == NUMPY:
+        if limits >= NUMPY:
             return _softmax_numpy("hessian_vector_product", a, z, u)
         out = loss._hvp(xp, a, z, u)
         return _softmax_limits(loss, z, a, 2, out, u) if limits == TORCH_LIMITS else out
