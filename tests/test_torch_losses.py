@@ -218,11 +218,11 @@ def test_torch_func_transforms(name):
         torch.func.jacrev(torch.func.jacrev(f))(zt),
         torch.func.jacrev(torch.func.jacfwd(f))(zt),
     ):
-        # (jacfwd ∘ jacfwd is not supported: PyTorch does not differentiate a custom
-        # Function's jvp rule in forward mode again; see docs/torch-jax.md.)
         assert np.allclose(hess.numpy(), np.diag(h), rtol=1e-14, atol=0)
     batched = torch.func.vmap(torch.func.grad(f))(torch.stack([zt, 2 * zt]))
     assert np.allclose(batched[1].numpy(), loss.gradient(y, 2 * z), rtol=1e-14)
+    with pytest.raises(NotImplementedError, match="forward-over-forward"):
+        torch.func.jacfwd(torch.func.jacfwd(f))(zt)
 
 
 def test_torch_func_multinomial():
@@ -245,6 +245,8 @@ def test_torch_func_multinomial():
     assert np.allclose(hv.numpy(), loss.hessian_vector_product(y, z, v), rtol=1e-13)
     batched = torch.func.vmap(torch.func.grad(f))(torch.stack([zt, -zt]))
     assert np.allclose(batched[1].numpy(), loss.gradient(y, -z), rtol=1e-14)
+    with pytest.raises(NotImplementedError, match="forward-over-forward"):
+        torch.func.jacfwd(torch.func.jacfwd(f))(zt)
 
 
 def _gradcheck_point(loss, rng, n=5):

@@ -175,7 +175,21 @@ def _backward(ctx, grad, k):
     return gz, gy, None, None, None
 
 
+def _refuse_forward_over_forward() -> None:
+    """Forward-mode AD of a custom Function's ``jvp`` rule is not carried out by
+    PyTorch (2.13): ``jacfwd(jacfwd(f))`` would silently return zeros. Refuse it."""
+    stack = torch._C._functorch.get_interpreter_stack() or []
+    jvp = torch._C._functorch.TransformType.Jvp
+    if sum(i.key() == jvp for i in stack) > 1:
+        raise NotImplementedError(
+            "lossmath.torch: forward-over-forward differentiation (jacfwd(jacfwd(f)), "
+            "jvp of jvp) is not supported; use torch.func.hessian (jacfwd of jacrev) "
+            "or jacrev"
+        )
+
+
 def _jvp(ctx, dz, dy, k):
+    _refuse_forward_over_forward()
     z, y = ctx.saved_tensors
     loss, limits, fm = ctx.loss, ctx.limits, ctx.fm
     fam = _ORDERS if fm else _ORDERS_COMPILE
@@ -364,6 +378,7 @@ class _SoftmaxValue(torch.autograd.Function):
 class _SoftmaxValueJvp(_SoftmaxValue):
     @staticmethod
     def jvp(ctx, dz, da, _loss, _limits, _fm):
+        _refuse_forward_over_forward()
         z, a = ctx.saved_tensors
         out = 0
         if dz is not None:
@@ -408,6 +423,7 @@ class _SoftmaxGradient(torch.autograd.Function):
 class _SoftmaxGradientJvp(_SoftmaxGradient):
     @staticmethod
     def jvp(ctx, dz, da, _loss, _limits, _fm):
+        _refuse_forward_over_forward()
         z, a = ctx.saved_tensors
         out = 0
         if dz is not None:
