@@ -91,14 +91,20 @@ def _finite_logits(z: Any) -> Any:
 def _limits(result: Any, infinite: Any) -> Any:
     """``result`` with the entries at infinite logits beyond ``T`` made ``±inf``."""
     _, t = _saturation(result.dtype)
-    return jnp.where(infinite & (jnp.abs(result) > t), result * jnp.inf, result)
+    # A constant ±inf, not ``result · inf``: reverse mode would multiply a zero
+    # cotangent by inf.
+    signed_inf = jnp.where(result > 0, jnp.inf, -jnp.inf).astype(result.dtype)
+    return jnp.where(infinite & (jnp.abs(result) > t), signed_inf, result)
 
 
 # ------------------------------------------------------------------ scalar losses
 def _scalar_kernel(lss: Loss, z: Any, y: Any, flags: tuple) -> tuple:
     """The loss's ``_kernel`` outputs asked in ``flags``, infinite logits resolved."""
     infinite = jnp.isinf(z)
-    outs = lss._kernel(jnp, y, _finite_logits(z), *flags)
+    # Constants a kernel derives from its parameters (Tweedie's ``float(a_hi)``) are
+    # evaluated now, not traced: the kernels are written for concrete arrays.
+    with jax.ensure_compile_time_eval():
+        outs = lss._kernel(jnp, y, _finite_logits(z), *flags)
     return tuple(_limits(o, infinite) for o in outs if o is not None)
 
 
@@ -135,7 +141,7 @@ def _scalar_functions(lss: Loss) -> Any:
         g = gradient(z, y)
         dg = _add(
             None if isinstance(dz, SymbolicZero) else hessian(z, y) * dz,
-            _label_tangent(lambda yy: gradient(z, yy), y, dy),
+            _label_tangent(lambda yy: _scalar_kernel(lss, z, yy, (False, True, False))[0], y, dy),
         )
         return g, jnp.zeros_like(g) if dg is None else dg
 
@@ -145,7 +151,7 @@ def _scalar_functions(lss: Loss) -> Any:
         v = value(z, y)
         dv = _add(
             None if isinstance(dz, SymbolicZero) else gradient(z, y) * dz,
-            _label_tangent(lambda yy: value(z, yy), y, dy),
+            _label_tangent(lambda yy: _scalar_kernel(lss, z, yy, (True, False, False))[0], y, dy),
         )
         return v, jnp.zeros_like(v) if dv is None else dv
 
@@ -396,23 +402,38 @@ def loss(
     shape = _check_shapes(owner, lss, logits, labels, weight)
     if _is_concrete(logits, labels, weight):
         _check_values(owner, lss, logits, labels, weight)
-        positive = weight is None or float(jnp.sum(jnp.broadcast_to(weight, shape))) > 0
-        if reduction == "mean" and not positive:
+        positive = (
+            reduction != "mean"
+            or weight is None
+            or float(jnp.sum(jnp.broadcast_to(weight, shape))) > 0
+        )
+        if not positive:
             raise ValueError(f"{owner}: weight must have a positive sum for 'mean'")
     if reduction == "mean" and math.prod(shape) == 0:
         raise ValueError(f"{owner}: the mean of no losses is undefined; got shape {shape}")
+    indices = isinstance(lss, Multinomial) and _is_labels(lss, logits, labels)
+    return _evaluate(lss, logits, labels, weight, reduction=reduction, indices=indices)
+
+
+@functools.partial(jax.jit, static_argnames=("lss", "reduction", "indices"))
+def _evaluate(lss: Loss, logits: Any, labels: Any, weight: Any, reduction: str, indices: bool):
+    """The checked call, compiled: one XLA executable per loss, shape and reduction,
+    so that eager calls do not dispatch operation by operation."""
     compute, dtype = _dtypes(logits)
     z = logits.astype(compute)
+    shape = tuple(z.shape[:-1]) if isinstance(lss, Multinomial) else tuple(z.shape)
     denominator = None
     if isinstance(lss, Multinomial):
         k = z.shape[-1]
         rows = z.reshape(-1, k)
-        if _is_labels(lss, logits, labels):
+        if indices:
             index = labels.reshape(-1)
+            if not jnp.issubdtype(index.dtype, jnp.integer):
+                index = index.astype(jnp.int32)  # whole numbers (checked where concrete)
             y = jax.nn.one_hot(index, k, dtype=compute)
             if lss.class_weight is not None and reduction == "mean":
                 cw = jnp.asarray(lss.class_weight, dtype=compute)
-                denominator = jnp.take(cw, jnp.clip(index.astype(jnp.int32), 0, k - 1))
+                denominator = jnp.take(cw, jnp.clip(index, 0, k - 1))
                 denominator = denominator.reshape(shape)
         else:
             y = labels.astype(compute).reshape(-1, k)
