@@ -1,0 +1,141 @@
+"""lossmath.jax against optax under ``jit``: forward + backward and the Hessian diagonal.
+
+For each loss, two compiled functions of the logits ``z``:
+
+* forward + backward: ``jax.value_and_grad`` of the summed loss;
+* the Hessian diagonal: a JVP of the gradient with a vector of ones (exact for
+  elementwise losses); for the multinomial, whose Hessian is not diagonal, a
+  Hessian-vector product ``H v`` with a random ``v`` instead.
+
+lossmath's derivatives are its closed-form formulas (``custom_jvp``); optax's
+(or, for Poisson, which optax lacks, the textbook ``eᶻ − y z``) are autodiff
+through the value's formula. Times are the best of ``--repeat`` runs after one
+warm-up (compilation excluded).
+
+Usage: ``python benchmarks/bench_jax.py [--n 10000000] [--n-multi 1000000]
+[--classes 10] [--repeat 5] [--float64]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def _best(fn, *args, repeat: int) -> float:
+    import jax
+
+    jax.block_until_ready(fn(*args))  # compile and warm up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def _compiled(loss_fn, tangent):
+    """``(forward + backward, Hessian diagonal or H v)`` of ``z ↦ Σ loss_fn(z)``, jitted."""
+    import jax
+    import jax.numpy as jnp
+
+    def total(z):
+        return jnp.sum(loss_fn(z))
+
+    def second(z):
+        return jax.jvp(jax.grad(total), (z,), (tangent(z),))[1]
+
+    return jax.jit(jax.value_and_grad(total)), jax.jit(second)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000_000, help="samples, scalar losses")
+    parser.add_argument("--n-multi", type=int, default=1_000_000, help="rows, multinomial")
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--float64", action="store_true", help="x64 instead of float32")
+    args = parser.parse_args()
+
+    import jax
+
+    if args.float64:
+        jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+
+    import lossmath.jax as lmj
+
+    dtype = jnp.float64 if args.float64 else jnp.float32
+    rng = np.random.default_rng(0)
+    n, m, k = args.n, args.n_multi, args.classes
+    z = jnp.asarray(rng.normal(0, 3, n), dtype)
+    labels = jnp.asarray(rng.integers(0, 2, n), dtype)
+    counts = jnp.asarray(rng.poisson(2.0, n), dtype)
+    rows = jnp.asarray(rng.normal(0, 3, (m, k)), dtype)
+    classes = jnp.asarray(rng.integers(0, k, m))
+    v_rows = jnp.asarray(rng.normal(0, 1, (m, k)), dtype)
+
+    def ones(x):
+        return jnp.ones_like(x)
+
+    def random_v(_):
+        return v_rows
+
+    cases = [
+        (
+            "logistic",
+            n,
+            lambda x: lmj.loss("logistic", x, labels),
+            lambda x: optax.sigmoid_binary_cross_entropy(x, labels),
+            "optax.sigmoid_binary_cross_entropy",
+            z,
+            ones,
+        ),
+        (
+            "poisson",
+            n,
+            lambda x: lmj.loss("poisson", x, counts),
+            lambda x: jnp.exp(x) - counts * x,
+            "exp(z) - y z (optax has none)",
+            z,
+            ones,
+        ),
+        (
+            "focal",
+            n,
+            lambda x: lmj.loss("focal", x, labels, gamma=2.0),
+            lambda x: optax.sigmoid_focal_loss(x, labels, gamma=2.0),
+            "optax.sigmoid_focal_loss",
+            z,
+            ones,
+        ),
+        (
+            f"multinomial K={k}",
+            m,
+            lambda x: lmj.loss("multinomial", x, classes),
+            lambda x: optax.softmax_cross_entropy_with_integer_labels(x, classes),
+            "optax.softmax_cross_entropy_with_integer_labels",
+            rows,
+            random_v,
+        ),
+    ]
+    print(f"jax {jax.__version__}, optax {optax.__version__}, {jax.devices()[0]}, {dtype.__name__}")
+    header = (
+        f"{'loss':18s} {'n':>10s} {'what':14s} {'lossmath ms':>12s} {'optax ms':>10s} {'ratio':>6s}"
+    )
+    print(header)
+    for name, size, ours, theirs, label, x, tangent in cases:
+        ours_fb, ours_h = _compiled(ours, tangent)
+        theirs_fb, theirs_h = _compiled(theirs, tangent)
+        what_h = "H v" if name.startswith("multinomial") else "Hessian diag"
+        for what, a, b in (("fwd+bwd", ours_fb, theirs_fb), (what_h, ours_h, theirs_h)):
+            ta = _best(a, x, repeat=args.repeat) * 1e3
+            tb = _best(b, x, repeat=args.repeat) * 1e3
+            print(f"{name:18s} {size:10d} {what:14s} {ta:12.1f} {tb:10.1f} {ta / tb:6.2f}")
+        print(f"{'':18s} {'':10s} vs {label}")
+
+
+if __name__ == "__main__":
+    main()
