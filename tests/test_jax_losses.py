@@ -378,3 +378,92 @@ def test_import_lossmath_does_not_import_jax():
     code = "import sys, lossmath, lossmath.losses; lossmath.get_loss('logistic'); "
     code += "assert 'jax' not in sys.modules, 'jax imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------------ optax mapping
+def _optax():
+    return pytest.importorskip("optax")
+
+
+def _grad(f, z):
+    return jax.grad(lambda t: jnp.sum(f(t)))(z)
+
+
+def _same(ours, theirs, z, rtol=1e-13):
+    """Equal values and gradients at moderate logits, where optax is accurate."""
+    np.testing.assert_allclose(ours(z), theirs(z), rtol=rtol, atol=1e-15)
+    np.testing.assert_allclose(_grad(ours, z), _grad(theirs, z), rtol=rtol, atol=1e-15)
+
+
+def test_optax_binary_mappings():
+    optax = _optax()
+    rng = np.random.default_rng(11)
+    z = jnp.asarray(rng.normal(0, 3, 16))
+    y = jnp.asarray(rng.integers(0, 2, 16).astype(float))
+    soft = jnp.asarray(rng.uniform(0, 1, 16))
+    for labels in (y, soft):
+        _same(
+            lambda t, labels=labels: lmj.loss("logistic", t, labels),
+            lambda t, labels=labels: optax.sigmoid_binary_cross_entropy(t, labels),
+            z,
+        )
+    for params in ({"gamma": 2.0}, {"gamma": 0.5, "alpha": 0.25}):
+        _same(
+            lambda t, p=params: lmj.loss("focal", t, y, **p),
+            lambda t, p=params: optax.sigmoid_focal_loss(t, y, **p),
+            z,
+            rtol=1e-12,
+        )
+    # optax's hinge takes targets in {-1, +1}: s = 2y − 1.
+    _same(lambda t: lmj.loss("hinge", t, y), lambda t: optax.hinge_loss(t, 2 * y - 1), z)
+    # At infinite logits optax is NaN where the limit is 0.
+    inf = jnp.asarray([INF, -INF])
+    assert np.isnan(optax.sigmoid_binary_cross_entropy(inf, jnp.asarray([1.0, 0.0]))).all()
+    np.testing.assert_array_equal(lmj.loss("logistic", inf, jnp.asarray([1.0, 0.0])), [0, 0])
+
+
+def test_optax_regression_mappings():
+    optax = _optax()
+    rng = np.random.default_rng(12)
+    z, y = jnp.asarray(rng.normal(0, 3, 16)), jnp.asarray(rng.normal(0, 3, 16))
+    _same(lambda t: lmj.loss("squared_error", t, y), lambda t: optax.l2_loss(t, y), z)
+    _same(lambda t: 2 * lmj.loss("squared_error", t, y), lambda t: optax.squared_error(t, y), z)
+    for delta in (0.5, 1.0, 3.0):
+        _same(
+            lambda t, d=delta: lmj.loss("huber", t, y, delta=d),
+            lambda t, d=delta: optax.huber_loss(t, y, delta=d),
+            z,
+        )
+    _same(lambda t: lmj.loss("log_cosh", t, y), lambda t: optax.log_cosh(t, y), z, rtol=1e-12)
+
+
+def test_optax_softmax_mappings():
+    optax = _optax()
+    rng = np.random.default_rng(13)
+    z = jnp.asarray(rng.normal(0, 3, (6, 4)))
+    labels = jnp.asarray(rng.integers(0, 4, 6))
+    one_hot = jax.nn.one_hot(labels, 4, dtype=z.dtype)
+    rows = jnp.asarray(rng.dirichlet(np.ones(4), 6))
+    _same(
+        lambda t: lmj.loss("multinomial", t, labels),
+        lambda t: optax.softmax_cross_entropy_with_integer_labels(t, labels),
+        z,
+    )
+    _same(
+        lambda t: lmj.loss("multinomial", t, rows),
+        lambda t: optax.softmax_cross_entropy(t, rows),
+        z,
+    )
+    # label_smoothing=ε is optax.smooth_labels(one_hot, ε) (and torch's definition).
+    _same(
+        lambda t: lmj.loss("multinomial", t, labels, label_smoothing=0.2),
+        lambda t: optax.softmax_cross_entropy(t, optax.smooth_labels(one_hot, 0.2)),
+        z,
+    )
+    # class_weight (no optax namesake) is a per-sample weight w_y on optax's loss.
+    cw = jnp.asarray([1.0, 2.0, 0.5, 3.0])
+    _same(
+        lambda t: lmj.loss("multinomial", t, labels, class_weight=cw),
+        lambda t: cw[labels] * optax.softmax_cross_entropy_with_integer_labels(t, labels),
+        z,
+    )
