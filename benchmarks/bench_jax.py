@@ -10,7 +10,7 @@ For each loss, two compiled functions of the logits ``z``:
 lossmath's derivatives are its closed-form formulas (``custom_jvp``); optax's
 (or, for Poisson, which optax lacks, the textbook ``eᶻ − y z``) are autodiff
 through the value's formula. Times are the best of ``--repeat`` runs after one
-warm-up (compilation excluded).
+warm-up (compilation excluded), the two libraries' runs interleaved.
 
 Usage: ``python benchmarks/bench_jax.py [--n 10000000] [--n-multi 1000000]
 [--classes 10] [--repeat 5] [--float64]``.
@@ -22,16 +22,20 @@ import argparse
 import time
 
 
-def _best(fn, *args, repeat: int) -> float:
+def _best_pair(a, b, x, repeat: int) -> tuple[float, float]:
+    """Best times of ``a(x)`` and ``b(x)`` in seconds, the runs interleaved so that a
+    busy machine's load falls on both alike."""
     import jax
 
-    jax.block_until_ready(fn(*args))  # compile and warm up
-    times = []
+    jax.block_until_ready(a(x))  # compile and warm up
+    jax.block_until_ready(b(x))
+    best = [float("inf"), float("inf")]
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for i, fn in enumerate((a, b)):
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(x))
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best[0], best[1]
 
 
 def _compiled(loss_fn, tangent):
@@ -131,8 +135,7 @@ def main() -> None:
         theirs_fb, theirs_h = _compiled(theirs, tangent)
         what_h = "H v" if name.startswith("multinomial") else "Hessian diag"
         for what, a, b in (("fwd+bwd", ours_fb, theirs_fb), (what_h, ours_h, theirs_h)):
-            ta = _best(a, x, repeat=args.repeat) * 1e3
-            tb = _best(b, x, repeat=args.repeat) * 1e3
+            ta, tb = (t * 1e3 for t in _best_pair(a, b, x, args.repeat))
             print(f"{name:18s} {size:10d} {what:14s} {ta:12.1f} {tb:10.1f} {ta / tb:6.2f}")
         print(f"{'':18s} {'':10s} vs {label}")
 
