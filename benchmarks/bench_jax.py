@@ -13,7 +13,7 @@ through the value's formula. Times are the best of ``--repeat`` runs after one
 warm-up (compilation excluded), the two libraries' runs interleaved.
 
 Usage: ``python benchmarks/bench_jax.py [--n 10000000] [--n-multi 1000000]
-[--classes 10] [--repeat 5] [--float64]``.
+[--classes 10] [--repeat 5] [--float64] [--no-ynn]``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _best_pair(a, b, x, y, repeat: int) -> tuple[float, float]:
     return best[0], best[1]
 
 
-def _compiled(loss_fn, tangent):
+def _compiled(loss_fn, tangent, options):
     """``(forward + backward, Hessian diagonal or H v)`` of ``z ↦ Σ loss_fn(z, y)``,
     jitted with the targets ``y`` an argument (a closed-over array would be a
     constant that XLA folds at compile time)."""
@@ -51,7 +51,8 @@ def _compiled(loss_fn, tangent):
     def second(z, y):
         return jax.jvp(lambda t: jax.grad(total)(t, y), (z,), (tangent(z),))[1]
 
-    return jax.jit(jax.value_and_grad(total)), jax.jit(second)
+    fb = jax.jit(jax.value_and_grad(total), compiler_options=options)
+    return fb, jax.jit(second, compiler_options=options)
 
 
 def main() -> None:
@@ -61,6 +62,11 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--float64", action="store_true", help="x64 instead of float32")
+    parser.add_argument(
+        "--no-ynn",
+        action="store_true",
+        help="compile both libraries without XLA's experimental YNNPACK CPU fusions",
+    )
     args = parser.parse_args()
 
     import jax
@@ -74,6 +80,9 @@ def main() -> None:
     import lossmath.jax as lmj
 
     dtype = jnp.float64 if args.float64 else jnp.float32
+    # XLA's CPU backend hands row reductions to YNNPACK fusions, which are slow on
+    # short rows (K = 10): the softmax's row max then costs several times its loop.
+    options = {"xla_cpu_experimental_ynn_fusion_type": ""} if args.no_ynn else None
     rng = np.random.default_rng(0)
     n, m, k = args.n, args.n_multi, args.classes
     z = jnp.asarray(rng.normal(0, 3, n), dtype)
@@ -131,14 +140,17 @@ def main() -> None:
             random_v,
         ),
     ]
-    print(f"jax {jax.__version__}, optax {optax.__version__}, {jax.devices()[0]}, {dtype.__name__}")
+    print(
+        f"jax {jax.__version__}, optax {optax.__version__}, {jax.devices()[0]}, "
+        f"{dtype.__name__}{', no YNNPACK fusions' if args.no_ynn else ''}"
+    )
     header = (
         f"{'loss':18s} {'n':>10s} {'what':14s} {'lossmath ms':>12s} {'optax ms':>10s} {'ratio':>6s}"
     )
     print(header)
     for name, size, ours, theirs, label, x, y, tangent in cases:
-        ours_fb, ours_h = _compiled(ours, tangent)
-        theirs_fb, theirs_h = _compiled(theirs, tangent)
+        ours_fb, ours_h = _compiled(ours, tangent, options)
+        theirs_fb, theirs_h = _compiled(theirs, tangent, options)
         what_h = "H v" if name.startswith("multinomial") else "Hessian diag"
         for what, a, b in (("fwd+bwd", ours_fb, theirs_fb), (what_h, ours_h, theirs_h)):
             ta, tb = (t * 1e3 for t in _best_pair(a, b, x, y, args.repeat))
