@@ -374,6 +374,14 @@ def test_under_jit_shapes_are_checked_values_are_not():
         lmj.check("multinomial", jnp.zeros((2, 3)), jnp.asarray([0, 7]))
 
 
+def test_concrete_labels_are_checked_under_grad_and_when_closed_over():
+    y = jnp.asarray([0.0, 2.0])
+    with pytest.raises(ValueError, match="labels must lie in"):
+        jax.grad(lambda z: lmj.loss("logistic", z, y, reduction="sum"))(jnp.zeros(2))
+    with pytest.raises(ValueError, match="labels must lie in"):
+        jax.jit(lambda z: lmj.loss("logistic", z, y))(jnp.zeros(2))
+
+
 def test_import_lossmath_does_not_import_jax():
     code = "import sys, lossmath, lossmath.losses; lossmath.get_loss('logistic'); "
     code += "assert 'jax' not in sys.modules, 'jax imported'"

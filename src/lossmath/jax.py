@@ -43,9 +43,10 @@ Input checks
 ------------
 Shapes, dtypes and the reduction are checked on every call (they are static under
 ``jit``). The values — NaN logits, labels outside the loss's domain, negative or
-non-finite weights — are checked where the arrays are concrete (eager calls),
-with the NumPy methods' ``ValueError``; under ``jit`` (tracers) they cannot be
-read, and they are not checked: a NaN logit gives a NaN loss, and an integer
+non-finite weights — are checked for each input that is concrete (eager calls;
+labels closed over by a traced function; the data under an eager ``jax.grad``),
+with the NumPy methods' ``ValueError``; tracers (arguments under ``jit``)
+cannot be read, and they are not checked: a NaN logit gives a NaN loss, and an integer
 label outside ``[0, K)`` a zero one-hot row (``jax.nn.one_hot``'s behaviour),
 hence a zero loss. Check a batch eagerly with :func:`check` where that matters.
 
@@ -290,16 +291,25 @@ def _check_shapes(owner: str, lss: Loss, logits: Any, labels: Any, weight: Any) 
 
 
 def _check_values(owner: str, lss: Loss, logits: Any, labels: Any, weight: Any) -> None:
-    """The value checks of concrete (eager) inputs, the NumPy methods' messages."""
-    z = np.asarray(logits)
-    if np.isnan(z).any():
-        raise ValueError(
-            f"{owner}: logits must not be NaN; got {int(np.isnan(z).sum())} NaN value(s)"
-        )
+    """The value checks of the concrete inputs (each one that is no tracer), with
+    the NumPy methods' messages: labels closed over by a traced function, or the
+    data of an eager ``jax.grad``, are checked though the logits are traced."""
+    if _is_concrete(logits):
+        z = np.asarray(logits)
+        if np.isnan(z).any():
+            raise ValueError(
+                f"{owner}: logits must not be NaN; got {int(np.isnan(z).sum())} NaN value(s)"
+            )
+    if weight is not None and _is_concrete(weight):
+        w = np.asarray(weight, dtype=np.float64)
+        check_finite(owner, "weight", np, w)
+        _NON_NEGATIVE.check(owner, "weight", np, w)
+    if not _is_concrete(labels):
+        return
     y = np.asarray(labels, dtype=np.float64)
     check_finite(owner, "labels", np, y)
     if isinstance(lss, Multinomial):
-        k = z.shape[-1]
+        k = logits.shape[-1]
         if _is_labels(lss, logits, labels):
             whole = y == np.round(y)
             if not whole.all():
@@ -318,10 +328,6 @@ def _check_values(owner: str, lss: Loss, logits: Any, labels: Any, weight: Any) 
                 )
     else:
         lss.y_interval.check(owner, "labels", np, y)
-    if weight is not None:
-        w = np.asarray(weight, dtype=np.float64)
-        check_finite(owner, "weight", np, w)
-        _NON_NEGATIVE.check(owner, "weight", np, w)
 
 
 def check(loss: Any, logits: Any, labels: Any, weight: Any = None, **params: Any) -> None:
@@ -404,15 +410,10 @@ def loss(
     labels = _as_array(owner, "labels", labels)
     weight = None if weight is None else _as_array(owner, "weight", weight)
     shape = _check_shapes(owner, lss, logits, labels, weight)
-    if _is_concrete(logits, labels, weight):
-        _check_values(owner, lss, logits, labels, weight)
-        positive = (
-            reduction != "mean"
-            or weight is None
-            or float(jnp.sum(jnp.broadcast_to(weight, shape))) > 0
-        )
-        if not positive:
-            raise ValueError(f"{owner}: weight must have a positive sum for 'mean'")
+    _check_values(owner, lss, logits, labels, weight)
+    concrete_weight = weight is not None and _is_concrete(weight)
+    if reduction == "mean" and concrete_weight and not float(jnp.sum(weight)) > 0:
+        raise ValueError(f"{owner}: weight must have a positive sum for 'mean'")
     if reduction == "mean" and math.prod(shape) == 0:
         raise ValueError(f"{owner}: the mean of no losses is undefined; got shape {shape}")
     indices = isinstance(lss, Multinomial) and _is_labels(lss, logits, labels)
