@@ -26,6 +26,9 @@ _SUBMODULES = (
     "penalties",
     "special",
 )
+#: Need an extra (``[torch]``, ``[jax]``): reachable as attributes, left out of
+#: ``__all__`` so that ``from lossmath import *`` imports neither framework.
+_FRAMEWORKS = ("torch", "jax")
 _FROM_LOSSES = ("Loss", "available", "get_loss")
 _FROM_LINEAR_MODEL = ("GLMClassifier", "GLMRegressor")
 
@@ -33,7 +36,7 @@ __all__ = ["__version__", *_FROM_LOSSES, *_FROM_LINEAR_MODEL, *_SUBMODULES]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
+    if name in _SUBMODULES or name in _FRAMEWORKS:
         return importlib.import_module(f"lossmath.{name}")
     if name in _FROM_LOSSES:
         return getattr(importlib.import_module("lossmath.losses"), name)
