@@ -38,7 +38,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-__all__ = ["SeparationWarning", "check_separation", "find_separation"]
+from lossmath.linear_model._divergence import find_divergence
+
+__all__ = ["DivergenceWarning", "SeparationWarning", "check_separation", "find_separation"]
 
 #: Above this many non-zeros in the LP's constraint matrix the check is skipped.
 MAX_LP_NONZEROS = 20_000_000
@@ -48,6 +50,10 @@ _TOL = 1e-6
 
 class SeparationWarning(UserWarning):
     """The unpenalised minimiser does not exist: coefficients run to infinity."""
+
+
+class DivergenceWarning(SeparationWarning):
+    """The fitted coefficients diverge: the objective keeps falling along a direction."""
 
 
 def _open_sides(loss, y):
@@ -162,7 +168,7 @@ def check_separation(estimator, objective, what: str = "") -> bool:
         return False
     found = find_separation(objective)
     if found is None:
-        return False
+        return _check_divergence(estimator, objective, what)
     direction, rows = found
     names = list(
         getattr(estimator, "feature_names_in_", [f"x{j}" for j in range(objective.n_features)])
@@ -188,6 +194,44 @@ def check_separation(estimator, objective, what: str = "") -> bool:
         "alpha=1e-3) or drop the separating features.",
         SeparationWarning,
         stacklevel=4,
+    )
+    estimator.separated_ = True
+    estimator._clear_inference(f"{note} (fit with alpha > 0)")
+    return True
+
+
+def _top_names(estimator, objective, direction) -> list[str]:
+    names = list(
+        getattr(estimator, "feature_names_in_", [f"x{j}" for j in range(objective.n_features)])
+    )
+    if objective.fit_intercept:
+        names.append("intercept")
+    k, m = objective.n_scores, len(names)
+    weight = np.abs(np.reshape(direction[: k * objective.n_features], (k, -1))).max(axis=0)
+    if objective.fit_intercept:
+        weight = np.r_[weight, np.abs(direction[k * objective.n_features :]).max()]
+    weight = weight * np.r_[objective.col_scale, np.ones(m - objective.n_features)]
+    return [names[j] for j in np.argsort(-weight)[:3] if weight[j] > 0]
+
+
+def _check_divergence(estimator, objective, what: str) -> bool:
+    """The backstop for any loss (:mod:`._divergence`): warn and drop inference."""
+    coef = estimator._pack()
+    direction = find_divergence(objective, coef)
+    if direction is None:
+        return False
+    top = _top_names(estimator, objective, direction)
+    note = (
+        "the coefficients diverge: the objective keeps decreasing along the direction "
+        f"of the fit (chiefly {', '.join(map(repr, top))}), so the unpenalised minimiser "
+        "does not appear to exist"
+    )
+    warnings.warn(
+        f"{type(estimator).__name__}{what}: {note}; the estimates are not finite and "
+        "standard errors / p-values are not valid. Fit with a penalty (alpha > 0, e.g. "
+        "alpha=1e-3) or drop the offending features.",
+        DivergenceWarning,
+        stacklevel=5,
     )
     estimator.separated_ = True
     estimator._clear_inference(f"{note} (fit with alpha > 0)")
