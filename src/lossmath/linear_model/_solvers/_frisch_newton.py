@@ -29,7 +29,7 @@ from scipy.linalg import cho_factor, cho_solve
 __all__ = ["frisch_newton"]
 
 #: Rows per block when forming ``X̂ᵀ diag(q) X̂`` (bounds the temporary memory).
-BLOCK_ROWS = 65536
+BLOCK_ROWS = 2048
 
 
 def _gram(A, q):
