@@ -71,9 +71,11 @@ def _directions(objective, coef) -> list[np.ndarray]:
         large = np.where(size >= 0.1 * size.max(), coef, 0.0)
         if not np.array_equal(large, coef):
             found.append(large)
-    _, g = objective.value_gradient(coef)
-    if np.all(np.isfinite(g)) and np.any(g != 0):
-        found.append(-g / scale**2)  # steepest descent in the scale-free coordinates
+    with np.errstate(all="ignore"):
+        _, g = objective.value_gradient(coef)
+        descent = -g / scale**2  # steepest descent in the scale-free coordinates
+    if np.all(np.isfinite(descent)) and np.any(descent != 0):
+        found.append(descent)
     return found
 
 
@@ -102,12 +104,14 @@ def find_divergence(objective, coef) -> np.ndarray | None:
         return None
     unit = max(1.0, float(np.max(np.abs(z))))
     for d in _directions(objective, coef):
-        dz = _score_change(objective, d)
+        with np.errstate(all="ignore"):
+            dz = _score_change(objective, d)
         reach = float(np.max(np.abs(dz)))
         if not np.isfinite(reach) or reach == 0:
             continue
         step = unit / reach
-        values = [f0] + [_data_value(objective, z + (t * step) * dz) for t in _STEPS]
+        with np.errstate(all="ignore"):  # far out a score may overflow: F = inf, no fall
+            values = [f0] + [_data_value(objective, z + (t * step) * dz) for t in _STEPS]
         # Never rising (beyond rounding), falling at the first step and by more than
         # rounding in all: far out the fall itself underflows (e^{-300} + 1 == 1).
         slack = _SLACK * (1.0 + abs(f0))
