@@ -27,7 +27,10 @@ Any penalty with ``α > 0`` makes ``F`` coercive, so only ``α = 0`` is checked.
 separation is found the estimator warns (:class:`SeparationWarning`), sets
 ``separated_ = True`` and drops its standard errors, p-values and likelihood
 statistics: at a point that only approximates an infimum at infinity they are
-meaningless (huge standard errors, p ≈ 1).
+meaningless (huge standard errors, p ≈ 1). Where the LP finds nothing (a loss it
+cannot read as open, or data above :data:`MAX_LP_NONZEROS`), the ray test of
+:mod:`._divergence` looks at the fitted coefficients themselves
+(:class:`DivergenceWarning`, the same consequences).
 """
 
 from __future__ import annotations
