@@ -23,7 +23,12 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from lossmath.linear_model._inference import FAMILIES, coef_table_data, glm_inference
+from lossmath.linear_model._inference import (
+    FAMILIES,
+    coef_table_data,
+    glm_inference,
+    multinomial_inference,
+)
 from lossmath.linear_model._objective import GLMObjective
 from lossmath.linear_model._separation import check_separation
 from lossmath.linear_model._solvers import SOLVERS, solve
@@ -170,6 +175,9 @@ class _GLM(BaseEstimator):
     def _inference(self, objective, coef, loss) -> None:
         """Covariance and likelihood statistics where they are defined."""
         self._clear_inference(None)
+        if loss.name == "multinomial":
+            self._multinomial_inference(objective, coef, loss)
+            return
         if loss.n_outputs != 1 or loss.distribution not in FAMILIES:
             self._inference_note = (
                 f"inference needs a scalar likelihood loss; {loss.name!r} has "
@@ -198,6 +206,39 @@ class _GLM(BaseEstimator):
             self.log_likelihood_ = inf.log_likelihood
             self.aic_ = inf.aic
             self.bic_ = inf.bic
+
+    def _multinomial_inference(self, objective, coef, loss) -> None:
+        """Standard errors of the contrasts to the first class (Stata's ``mlogit``)."""
+        plain = (
+            not getattr(loss, "label_smoothing", 0) and getattr(loss, "class_weight", None) is None
+        )
+        if self.alpha > 0 or not plain:
+            self._inference_note = (
+                "multinomial inference is defined for unpenalised fits of the plain "
+                "likelihood only (alpha = 0, no label smoothing or class weights)"
+            )
+            return
+        if objective.n_coef > _MAX_INFERENCE_COEF:
+            self._inference_note = (
+                f"inference skipped: {objective.n_coef} coefficients > {_MAX_INFERENCE_COEF}"
+            )
+            return
+        try:
+            inf = multinomial_inference(
+                objective.X,
+                objective.y,
+                objective.raw_score(coef),
+                objective.sample_weight,
+                fit_intercept=self.fit_intercept,
+            )
+        except np.linalg.LinAlgError as err:
+            self._inference_note = f"inference not available: {err}"
+            return
+        self.covariance_matrix_ = inf.covariance
+        self.std_errors_ = inf.std_errors
+        self.log_likelihood_ = inf.log_likelihood
+        self.aic_ = inf.aic
+        self.bic_ = inf.bic
 
     def _glm_inference(self, loss, objective, z):
         return glm_inference(
@@ -228,15 +269,27 @@ class _GLM(BaseEstimator):
             raise AttributeError(f"coef_table: {self._inference_note}")
         import pandas as pd
 
-        coef = np.concatenate(
-            [np.ravel(self.coef_)]
-            + ([np.atleast_1d(self.intercept_)] if self.fit_intercept else [])
-        )
         names = list(
             getattr(self, "feature_names_in_", [f"x{j}" for j in range(self.n_features_in_)])
         )
         if self.fit_intercept:
             names.append("intercept")
+        if np.ndim(self.coef_) == 2:
+            # Multinomial: the identified contrasts to the first class, as Stata's
+            # mlogit reports them (rows "class:feature").
+            W = np.column_stack(
+                [self.coef_] + ([np.atleast_1d(self.intercept_)] if self.fit_intercept else [])
+            )
+            contrasts = (W[1:] - W[0]).ravel()
+            labels = [
+                f"{c}-{self.classes_[0]}:{f}" for c in self.classes_[1:].tolist() for f in names
+            ]
+            table = coef_table_data(contrasts, np.ravel(self.std_errors_), level)
+            return pd.DataFrame(table, index=labels)
+        coef = np.concatenate(
+            [np.ravel(self.coef_)]
+            + ([np.atleast_1d(self.intercept_)] if self.fit_intercept else [])
+        )
         return pd.DataFrame(coef_table_data(coef, self.std_errors_, level), index=names)
 
     def _raw_score(self, X, offset=None):

@@ -29,7 +29,15 @@ from scipy import special, stats
 from lossmath.linear_model._objective import weighted_gram
 from lossmath.special import softplus
 
-__all__ = ["FAMILIES", "Family", "GLMInference", "coef_table_data", "glm_inference"]
+__all__ = [
+    "FAMILIES",
+    "Family",
+    "GLMInference",
+    "MultinomialInference",
+    "coef_table_data",
+    "glm_inference",
+    "multinomial_inference",
+]
 
 
 @dataclass(frozen=True)
@@ -223,3 +231,91 @@ def coef_table_data(
         f"ci_{(1 - level) / 2:.3g}": coef - q * std_errors,
         f"ci_{(1 + level) / 2:.3g}": coef + q * std_errors,
     }
+
+
+@dataclass(frozen=True)
+class MultinomialInference:
+    """Inference for an unpenalised multinomial fit; see :func:`multinomial_inference`."""
+
+    covariance: np.ndarray
+    std_errors: np.ndarray
+    log_likelihood: float
+    aic: float
+    bic: float
+
+
+def multinomial_inference(X, y, z, sample_weight=None, *, fit_intercept: bool = True):
+    r"""Standard errors of an unpenalised multinomial fit, in contrasts to class 0.
+
+    lossmath's multinomial has ``K`` coefficient vectors; only their differences are
+    identified. The parameters reported are Stata's ``mlogit`` / statsmodels'
+    ``MNLogit`` ones: :math:`θ_c = (w_c − w_0, b_c − b_0)` for ``c = 1 … K−1``.
+    Their observed (= expected: canonical link) information is
+
+    .. math::
+
+        I = \sum_i s_i\, (\operatorname{diag}(p_i) − p_i p_iᵀ) ⊗ \tilde x_i \tilde x_iᵀ,
+        \qquad \tilde x_i = (x_i, 1),
+
+    with :math:`p_i` the probabilities of classes ``1 … K−1``; the covariance is
+    :math:`I^{-1}`, inverted after equilibration (unit diagonal).
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n, p)
+    y : ndarray of shape (n,)
+        Class indices ``0 … K−1``.
+    z : ndarray of shape (n, K)
+        Fitted raw scores.
+    sample_weight : ndarray of shape (n,), optional
+        Frequency weights.
+    fit_intercept : bool, default True
+
+    Returns
+    -------
+    MultinomialInference
+        ``std_errors`` of shape ``(K − 1, p (+ 1))`` (the intercept last), those
+        of ``θ_c``; ``covariance`` over their row-major flattening;
+        ``aic`` / ``bic`` count the ``(K − 1)(p + 1)`` identified parameters.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If the information matrix is singular (collinear columns).
+    """
+    import scipy.sparse as sp
+
+    z = np.asarray(z, dtype=float)
+    n, k = z.shape
+    s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    Xd = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
+    Xt = np.column_stack([Xd, np.ones(n)]) if fit_intercept else Xd
+    q = Xt.shape[1]
+    logp = z - special.logsumexp(z, axis=1, keepdims=True)
+    P = np.exp(logp)[:, 1:]
+    info = np.empty((k - 1, q, k - 1, q))
+    for a in range(k - 1):
+        for c in range(a, k - 1):
+            h = s * ((a == c) * P[:, a] - P[:, a] * P[:, c])
+            block = (Xt * h[:, None]).T @ Xt
+            info[a, :, c, :] = block
+            info[c, :, a, :] = block.T
+    info = info.reshape((k - 1) * q, (k - 1) * q)
+    diag = np.diag(info).copy()
+    if not np.all(diag > 0):
+        raise np.linalg.LinAlgError("a column or a class has zero information")
+    e = 1.0 / np.sqrt(diag)
+    eq = info * e[:, None] * e[None, :]
+    eig = np.linalg.eigvalsh(eq)
+    if eig.min() <= eig.max() * eq.shape[0] * np.finfo(float).eps:
+        raise np.linalg.LinAlgError("the information matrix is singular: collinear columns")
+    cov = np.linalg.inv(eq) * e[:, None] * e[None, :]
+    llf = float(np.sum(s * logp[np.arange(n), np.asarray(y, dtype=int)]))
+    n_par = (k - 1) * q
+    return MultinomialInference(
+        covariance=cov,
+        std_errors=np.sqrt(np.diag(cov)).reshape(k - 1, q),
+        log_likelihood=llf,
+        aic=-2 * llf + 2 * n_par,
+        bic=-2 * llf + n_par * math.log(float(s.sum())),
+    )

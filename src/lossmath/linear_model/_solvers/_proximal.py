@@ -44,6 +44,7 @@ from lossmath.linear_model._solvers._common import (
     roundoff,
     stalled,
 )
+from lossmath.linear_model._solvers._scaled import ScaledObjective
 from lossmath.linear_model._solvers._sparse_cd import sparse_model_step
 
 __all__ = ["cd", "fista"]
@@ -61,34 +62,55 @@ def _result(obj, coef, f, kv, it, tol, max_iter, name, other, stall):
 
 
 def fista(obj, coef, tol, max_iter, verbose):
-    """Accelerated proximal gradient with backtracking and adaptive restart."""
+    r"""Accelerated proximal gradient with backtracking and adaptive restart.
+
+    Runs in the standardised coordinates of :class:`ScaledObjective`
+    (:math:`v_j = d_j w_j`), so its speed does not depend on the units of the
+    columns. The penalty stays defined on the user's coefficients: in ``v`` it is
+    :math:`\sum_j αρ |v_j| / d_j + \tfrac12 α(1 − ρ) v_j^2 / d_j^2`, separable with
+    per-coordinate weights, and the prox is the weighted one,
+
+    .. math::
+
+        \operatorname{prox}(u)_j = \frac{\operatorname{sign}(u_j)
+        \max(|u_j| − t αρ / d_j, 0)}{1 + t α(1 − ρ) / d_j^2}.
+
+    ``coef`` and the result are in the user's coordinates; the KKT residual is the
+    user's (relative, hence the same in either coordinates).
+    """
+    scaled = ScaledObjective(obj)
+    base = obj
     m = n_w(obj)
-    pen = obj.penalty
-    _, l2 = l1_l2(obj)
+    l1, l2 = l1_l2(obj)
+    inv = np.tile(1.0 / scaled.scale, obj.n_scores)
+    l1w, l2w = l1 * inv, l2 * inv * inv
+    to_user = scaled.to_user
 
-    def data(c):
-        """``(F, f, ∇f)``: the objective, the data term and its gradient."""
+    def data(v):
+        """``(F, f, ∇f, kkt)`` at ``v``: objective, data term, its gradient in ``v``,
+        the relative KKT vector (user's coordinates)."""
+        c = to_user(v)
         with np.errstate(all="ignore"):
-            F, g = obj.value_gradient(c)
-        g = g.copy()
-        g[:m] -= l2 * c[:m]
-        return F, F - pen.value(c[:m]), g
+            F, g = base.value_gradient(c)
+        gv = scaled._pull_back(g)
+        gv[:m] -= l2w * v[:m]
+        return F, F - base.penalty.value(c[:m]), gv, g
 
-    def prox(v, step):
-        out = v.copy()
-        out[:m] = pen.prox(v[:m], step)
+    def prox(u, step):
+        out = u.copy()
+        w = u[:m]
+        out[:m] = np.sign(w) * np.maximum(np.abs(w) - step * l1w, 0.0) / (1.0 + step * l2w)
         return out
 
-    L = lipschitz(obj, coef) - l2
-    L = max(L, 1e-12)
-    x = coef
-    F_x, f_x, g_x = data(x)
-    kv = kkt_vector(obj, x, g_x + np.r_[l2 * x[:m], np.zeros(x.size - m)])
+    L = max(lipschitz(scaled, scaled.from_user(coef)) - l2, 1e-12)
+    x = scaled.from_user(coef)
+    F_x, f_x, g_x, gu = data(x)
+    kv = kkt_vector(base, to_user(x), gu)
     y, f_y, g_y, t = x, f_x, g_x, 1.0
     stall = False
     it = 0
     for it in range(max_iter + 1):
-        k = float(np.max(np.abs(kv)))
+        k = float(np.max(np.abs(kv))) if kv.size else 0.0
         if verbose and it % 50 == 0:
             print(f"[fista] iter {it:4d}  F = {F_x:.12g}  kkt = {k:.3e}")
         if k <= tol or it == max_iter:
@@ -96,7 +118,7 @@ def fista(obj, coef, tol, max_iter, verbose):
         for _ in range(60):
             x_new = prox(y - g_y / L, 1.0 / L)
             d = x_new - y
-            F_new, f_new, g_new = data(x_new)
+            F_new, f_new, g_new, gu_new = data(x_new)
             if np.isfinite(F_new):
                 dd = float(d @ d)
                 bound = f_y + float(g_y @ d) + 0.5 * L * dd
@@ -108,16 +130,17 @@ def fista(obj, coef, tol, max_iter, verbose):
         else:
             stall = True
             break
-        kv = kkt_vector(obj, x_new, g_new + np.r_[l2 * x_new[:m], np.zeros(x.size - m)])
+        kv = kkt_vector(base, to_user(x_new), gu_new)
         if float((y - x_new) @ (x_new - x)) > 0 or F_new > F_x:
             t_new, y, f_y, g_y = 1.0, x_new, f_new, g_new
         else:
             t_new = 0.5 * (1 + np.sqrt(1 + 4 * t * t))
             y = x_new + (t - 1) / t_new * (x_new - x)
-            _, f_y, g_y = data(y)
+            _, f_y, g_y, _ = data(y)
         x, F_x, t = x_new, F_new, t_new
         L *= 0.95
-    return _result(obj, x, F_x, kv, it, tol, max_iter, "fista", "cd", stall)
+    out = coef if it == 0 else to_user(x)
+    return _result(obj, out, F_x, kv, it, tol, max_iter, "fista", "cd", stall)
 
 
 #: Sweeps (full or over the active set) one model minimisation may take in all: the

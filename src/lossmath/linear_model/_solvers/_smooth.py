@@ -175,8 +175,19 @@ def newton(obj, coef, tol, max_iter, verbose):
             return _finish(obj, coef, f, g, it, tol, max_iter, "newton", "lbfgs", stall=True)
         coef, f, g = step
     if hess is not None and k <= tol:
-        coef, f, g = _polish(obj, hess, coef, f, g, k)
+        # Iterative refinement with the last Hessian, while it gains digits (a
+        # least-squares fit: NIST's Longley 1.8e-7 after one step, 2e-11 after three).
+        for _ in range(POLISH_STEPS):
+            new = _polish(obj, hess, coef, f, g, k)
+            if new[0] is coef:
+                break
+            coef, f, g = new
+            k = kkt_norm(obj, coef, g)
     return _finish(obj, coef, f, g, it, tol, max_iter, "newton", "lbfgs")
+
+
+#: Refinement steps with the last Hessian after Newton has converged, at most.
+POLISH_STEPS = 3
 
 
 def _polish(obj, hess, coef, f, g, k):
@@ -225,13 +236,51 @@ def lbfgs(obj, coef, tol, max_iter, verbose):
         f_new, g_new = fun(res.x)
         if f_new < f or (roundoff(f_new, f) and kkt_norm(obj, res.x, g_new) < k):
             coef, f, g = res.x, f_new, g_new
-        else:
-            stall = True
-            break
+            continue
+        # scipy's line search needs F to decrease; near the optimum the decrease
+        # falls below F's rounding (cpunish with a column in units 1e6 apart: a
+        # residual of 1.2e-8 with F = −5.5). Go on with quasi-Newton steps in the
+        # last inverse-Hessian estimate, accepted on the KKT residual alone.
+        coef, f, g, n, done = _quasi_newton_polish(obj, res, coef, f, g, k, tol, max_iter - used)
+        used += n
+        stall = not done
+        break
     used = min(used, max_iter)
     return _finish(
         obj, coef, f, g, used, tol, max_iter, "lbfgs", "newton", stall=stall or used < max_iter
     )
+
+
+def _quasi_newton_polish(obj, res, coef, f, g, k, tol, budget, steps=20):
+    """Steps along ``d = −H g`` (scipy's final L-BFGS inverse Hessian ``H``), each
+    to where the directional derivative ``∇Fᵀd`` vanishes (a secant on it: the
+    gradient keeps its relative accuracy where ``F``'s decrease is below rounding),
+    kept while ``F`` stays within rounding and the KKT residual falls;
+    ``(coef, f, g, steps taken, converged)``."""
+    hess_inv = getattr(res, "hess_inv", None)
+    if hess_inv is None or not hasattr(hess_inv, "matvec"):
+        return coef, f, g, 0, False
+    n = 0
+    while n < min(steps, budget) and k > tol:
+        d = -hess_inv.matvec(g)
+        s0 = float(g @ d)
+        if not s0 < 0:
+            break
+        with np.errstate(all="ignore"):
+            _, g1 = obj.value_gradient(coef + d)
+        s1 = float(g1 @ d)
+        t = s0 / (s0 - s1) if s1 > s0 else 1.0
+        new = coef + t * d
+        with np.errstate(all="ignore"):
+            f_new, g_new = obj.value_gradient(new)
+        n += 1
+        if not (np.isfinite(f_new) and (f_new <= f or roundoff(f_new, f))):
+            break
+        k_new = kkt_norm(obj, new, g_new)
+        if not k_new < k:
+            break
+        coef, f, g, k = new, f_new, g_new, k_new
+    return coef, f, g, n, k <= tol
 
 
 def gd(obj, coef, tol, max_iter, verbose):
