@@ -29,10 +29,27 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import array_api_compat.torch as xp
+import array_api_compat.torch as _compat
 import torch
 
 __all__ = ["TARGET_RULES", "scalar_apply", "softmax_value"]
+
+
+class _Namespace:
+    """array_api_compat's torch namespace, with ``sign`` as ``torch.sign``.
+
+    The compat ``sign`` writes NaN through a boolean mask, which ``torch.func.vmap``
+    cannot batch; scores reaching a kernel here are never NaN (checked first), so
+    ``torch.sign`` gives the same values.
+    """
+
+    sign = staticmethod(torch.sign)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_compat, name)
+
+
+xp = _Namespace()
 
 
 # --------------------------------------------------------------------- helpers
