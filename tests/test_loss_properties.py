@@ -8,6 +8,8 @@ declaration and the formulas disagree.
 
 from __future__ import annotations
 
+import functools
+
 import mpmath
 import numpy as np
 import pytest
@@ -58,8 +60,10 @@ def _dense_multi_points(loss, n: int = 20000, seed: int = 0):
     return out
 
 
+@functools.cache
 def _hessians(loss, seed: int = 0) -> np.ndarray:
-    """The exact Hessian (every eigenvalue for multiclass) at the dense points."""
+    """The exact Hessian (every eigenvalue for multiclass) at the dense points
+    (computed once per loss: two tests read it)."""
     if loss.n_outputs == 1:
         y, z = _dense_scalar_points(loss, seed=seed)
         return loss.hessian(y, z)
