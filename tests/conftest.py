@@ -17,6 +17,19 @@ SCALAR_CASES = [c for c in CASES if c.n_outputs == 1]
 MULTI_CASES = [c for c in CASES if c.n_outputs != 1]
 
 
+def one_fast_case_per_loss(cases):
+    """``cases`` as pytest params: each loss's first parameter case in the default
+    run, its other cases marked ``slow`` (for checks that do not depend on the
+    hyper-parameters: namespaces, threads, blocks)."""
+    seen: set[str] = set()
+    params = []
+    for c in cases:
+        marks = [pytest.mark.slow] if c.name in seen else []
+        seen.add(c.name)
+        params.append(pytest.param(c, marks=marks, id=case_id(c)))
+    return params
+
+
 def case_id(loss) -> str:
     return repr(loss)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import CASES, assert_within_ulps, case_id, small_batch
+from conftest import CASES, assert_within_ulps, case_id, one_fast_case_per_loss, small_batch
 from lossmath.checking import ULP_TOLERANCE
 
 METHODS = ["value", "gradient", "hessian_diagonal", "fisher_diagonal", "hessian"]
@@ -32,7 +32,7 @@ def backend(request):
     return request.param()
 
 
-@pytest.mark.parametrize("loss", CASES, ids=case_id)
+@pytest.mark.parametrize("loss", one_fast_case_per_loss(CASES))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_namespace_in_namespace_out(loss, dtype, backend):
     asarray, array_type = backend
