@@ -234,13 +234,7 @@ _LOGLIK = {
 }
 
 
-#: The cases whose declared distribution is their negative log-likelihood.
-_NLL_CASES = [
-    c for c in CASES if c.n_outputs == 1 or (not c.label_smoothing and c.class_weight is None)
-]
-
-
-@pytest.mark.parametrize("loss", _NLL_CASES, ids=case_id)
+@pytest.mark.parametrize("loss", CASES, ids=case_id)
 def test_distribution_is_the_negative_log_likelihood(loss):
     """``value(y, z₁) − value(y, z₂)`` equals the difference of the declared
     distribution's negative log-likelihoods (scipy.stats) at the means the two
