@@ -17,6 +17,19 @@ SCALAR_CASES = [c for c in CASES if c.n_outputs == 1]
 MULTI_CASES = [c for c in CASES if c.n_outputs != 1]
 
 
+def one_fast_case_per_loss(cases):
+    """``cases`` as pytest params: each loss's first parameter case in the default
+    run, its other cases marked ``slow`` (for checks that do not depend on the
+    hyper-parameters: namespaces, threads, blocks)."""
+    seen: set[str] = set()
+    params = []
+    for c in cases:
+        marks = [pytest.mark.slow] if c.name in seen else []
+        seen.add(c.name)
+        params.append(pytest.param(c, marks=marks, id=case_id(c)))
+    return params
+
+
 def case_id(loss) -> str:
     return repr(loss)
 
@@ -36,3 +49,35 @@ def small_batch(loss, dtype=np.float64, n: int = 7, seed: int = 3):
 @pytest.fixture(params=CASES, ids=case_id)
 def loss(request):
     return request.param
+
+
+def ulp_distance(actual, desired) -> np.ndarray:
+    """Element-wise distance of ``actual`` from ``desired`` in ulps of each element.
+
+    The unit is the spacing of the arrays' dtype at ``max(|actual|, |desired|)``
+    of that element, so a tiny value is held to its own precision, not to that of
+    the array's largest element. Equal values (the same infinity included) and
+    NaN against NaN are 0 apart; an infinity against a finite value is ``inf``.
+    """
+    a, d = np.asarray(actual), np.asarray(desired)
+    dtype = np.result_type(a.dtype, d.dtype)
+    dtype = dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float64)
+    a64, d64 = a.astype(np.float64), d.astype(np.float64)
+    same = (a64 == d64) | (np.isnan(a64) & np.isnan(d64))
+    with np.errstate(invalid="ignore", over="ignore"):
+        unit = np.spacing(np.maximum(np.abs(a), np.abs(d)).astype(dtype)).astype(np.float64)
+        dist = np.abs(a64 - d64) / unit
+    return np.where(same, 0.0, np.where(np.isnan(dist), np.inf, dist))
+
+
+def assert_within_ulps(actual, desired, nulp: float, err_msg: str = "") -> None:
+    """Each element of ``actual`` within ``nulp`` ulps of itself from ``desired``."""
+    assert np.shape(actual) == np.shape(desired), (np.shape(actual), np.shape(desired), err_msg)
+    dist = ulp_distance(actual, desired)
+    if dist.size and not np.all(dist <= nulp):
+        i = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        raise AssertionError(
+            f"{err_msg}: {int(np.sum(dist > nulp))} of {dist.size} elements more than "
+            f"{nulp} ulps apart; worst {dist[i]:.3g} ulps at {i}: "
+            f"{np.asarray(actual)[i]!r} vs {np.asarray(desired)[i]!r}"
+        )

@@ -1,4 +1,8 @@
-"""The loss contract of DESIGN.md §4, checked for every registered loss."""
+"""The loss contract of DESIGN.md §4, checked for every registered loss.
+
+The truth of each loss's declarations (``is_convex``, ``is_smooth``,
+``canonical_link``, ``hessian_bound``, ``distribution``, ``predict``) is checked
+in ``test_loss_properties.py``."""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ from scipy.optimize import minimize, minimize_scalar
 
 import lossmath
 from conftest import CASES, MULTI_CASES, case_id, small_batch
-from lossmath.losses import Loss
 
 FUSED = {
     "value_gradient": ("value", "gradient"),
@@ -93,13 +96,6 @@ def test_sample_weight_multiplies(loss):
     assert_allclose(loss(y, z), np.mean(loss.value(y, z)), rtol=1e-14)
 
 
-def test_hessian_diagonal_is_the_diagonal(loss):
-    y, z, w = small_batch(loss)
-    h = loss.hessian(y, z, w)
-    diag = np.diagonal(h, axis1=1, axis2=2) if h.ndim == 3 else h
-    assert_array_equal(diag, loss.hessian_diagonal(y, z, w))
-
-
 def test_hessian_vector_product(loss):
     y, z, w = small_batch(loss)
     v = np.random.default_rng(5).normal(size=z.shape)
@@ -127,29 +123,6 @@ def test_fisher_is_nonnegative_and_exact_for_canonical_links(loss):
     assert np.all(f >= 0)
     if loss.canonical_link:
         assert_array_equal(f, loss.hessian_diagonal(y, z, w))
-
-
-def test_canonical_gradient_is_prediction_minus_target(loss):
-    if not loss.canonical_link:
-        pytest.skip("not a canonical link")
-    y, z, _ = small_batch(loss)
-    target = y if z.ndim == 1 else np.eye(z.shape[1])[y]
-    assert_allclose(loss.gradient(y, z), loss.predict(z) - target, rtol=1e-13, atol=1e-15)
-
-
-def test_convex_losses_have_nonnegative_hessians_below_the_bound(loss):
-    y, z, _ = small_batch(loss, n=60)
-    h = loss.hessian(y, z)
-    if h.ndim == 3:
-        h = np.linalg.eigvalsh(h)
-    if loss.is_convex:
-        assert np.all(h >= -1e-15)
-    assert np.all(h <= loss.hessian_bound * (1 + 1e-12))
-
-
-def test_predict_is_link_inverse(loss):
-    _, z, _ = small_batch(loss)
-    assert_array_equal(loss.predict(z), loss.link.inverse(z))
 
 
 def _weighted_mean_loss(loss, y, w):
@@ -198,17 +171,6 @@ def test_check_input_false_gives_the_same_results(loss):
         loss.value_gradient_hessian(y, z, w, check_input=False)[1],
         loss.value_gradient_hessian(y, z, w)[1],
     )
-
-
-def test_properties(loss):
-    assert isinstance(loss, Loss)
-    for attr in ("is_convex", "is_smooth", "canonical_link"):
-        assert isinstance(getattr(loss, attr), bool)
-    assert loss.hessian_bound >= 0
-    assert loss.name in lossmath.available()
-    assert loss.distribution is None or isinstance(loss.distribution, str)
-    assert loss.n_outputs in (1, None) or loss.n_outputs >= 2
-    assert isinstance(loss.link.name, str)
 
 
 def test_immutable_hashable_and_repr(loss):

@@ -22,7 +22,14 @@ import numpy as np
 import pytest
 import scipy.special
 
-from conftest import CASES, MULTI_CASES, SCALAR_CASES, case_id, small_batch
+from conftest import (
+    CASES,
+    MULTI_CASES,
+    SCALAR_CASES,
+    case_id,
+    one_fast_case_per_loss,
+    small_batch,
+)
 from lossmath.checking import ULP_TOLERANCE, sample_points, ulp_errors
 from lossmath.engine import batch, compiled, runners, threads
 from lossmath.engine.compiled import input_checks, loops, streaming
@@ -118,7 +125,7 @@ def test_extreme_points_in_a_large_input_match_the_small_one(name, dtype, engine
 
 
 @pytest.mark.parametrize("method", FUSED)
-@pytest.mark.parametrize("loss", CASES, ids=case_id)
+@pytest.mark.parametrize("loss", one_fast_case_per_loss(CASES))
 def test_chunked_does_not_depend_on_threads_or_blocks(loss, method, engine, monkeypatch):
     y, z, w = large_batch(loss)
     plain = _plain(monkeypatch, lambda: getattr(loss, method)(y, z, w))
