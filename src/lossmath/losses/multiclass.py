@@ -160,7 +160,6 @@ class Multinomial(Loss):
     label_smoothing: float = 0.0
     class_weight: Any = None
     n_classes: int | None = None
-    distribution = "categorical"
     example_params = ({}, {"label_smoothing": 0.1}, {"class_weight": [1.0, 2.0, 0.5]})
     task = "multiclass"
     # A misclassified sample: H_kk = p_k(1 − p_k) → 0 while |g_c| → 1.
@@ -311,6 +310,15 @@ class Multinomial(Loss):
     #: The per-class formulas the compiled row loop calls on scalars
     #: (``lossmath.engine.compiled.softmax_loop``): handed to the engine, which
     #: imports no loss.
+    @property
+    def distribution(self) -> str | None:
+        """``"categorical"`` for the plain cross-entropy; ``None`` with label smoothing
+        or class weights, whose value is no longer a log-likelihood of the labels
+        (smoothed targets, or terms weighted by class)."""
+        if self.label_smoothing == 0 and self.class_weight is None:
+            return "categorical"
+        return None
+
     _row_formulas: ClassVar[dict] = {
         "exp_gap": _exp_gap,
         "complement": _complement,
