@@ -27,6 +27,7 @@ import numpy as np
 from lossmath._array import numpy_errstate
 from lossmath._validation import check_finite, check_out
 from lossmath.engine import batch, runners, threads
+from lossmath.engine import compiled as compiled_layer
 
 __all__ = ["evaluate"]
 
@@ -61,18 +62,40 @@ def _deliver(loss: Any, results: tuple, out: Any, names: tuple) -> tuple:
     return tuple(r if b is None else b for b, r in zip(outs, results, strict=True))
 
 
+#: ``input_checks.count_nonfinite`` once imported (numba is imported on first use).
+_count_nonfinite: Any = None
+
+
+def _check_vector(owner: str, v: Any) -> None:
+    """The finiteness check of a NumPy float ``v``: the message of ``check_finite``
+    where an element is NaN or infinite.
+
+    One compiled pass over a C-contiguous ``v`` (a few hundred nanoseconds for a
+    small one: a Hessian-vector product on 100 scores took 40 % longer with the
+    NumPy test under ``numpy_errstate``); else a finite sum means every element is
+    finite (an inf or NaN makes it inf or NaN): one read, no temporary.
+    """
+    global _count_nonfinite
+    if v.flags.c_contiguous and v.dtype.char in "fd" and compiled_layer.available():
+        if _count_nonfinite is None:
+            from lossmath.engine.compiled.input_checks import count_nonfinite
+
+            _count_nonfinite = count_nonfinite
+        finite = _count_nonfinite(v.reshape(-1)) == 0
+    else:
+        with numpy_errstate():
+            finite = math.isfinite(np.add.reduce(v, axis=None))
+    if not finite:
+        check_finite(owner, "v", np, v)
+
+
 def evaluate(loss, request, method, y, z, w, v, check_input, n_threads, out) -> tuple:
     """The results of ``request`` (a tuple, one array per name) for ``loss.method``."""
     if n_threads is not None:
         n_threads = threads.check_n_threads(loss.name, n_threads)
     y, z, w, v = batch.arrays(loss.name, method, y, z, w, v)
     if check_input and type(v) is np.ndarray and v.dtype.kind == "f":
-        # A finite sum means every element is finite (an inf or NaN makes it
-        # inf or NaN): one read, no temporary; the full check only otherwise.
-        with numpy_errstate():
-            finite = math.isfinite(np.add.reduce(v, axis=None))
-        if not finite:
-            check_finite(loss.name, "v", np, v)
+        _check_vector(loss.name, v)
     mode = request.mode(loss)
     if type(z) is np.ndarray and z.size >= threads.JIT_MIN_ELEMENTS:
         done = runners.one_block(loss, request, mode, y, z, w, v, check_input, out)

@@ -18,7 +18,7 @@ import numpy as np
 
 from lossmath.engine.compiled import disk_cache
 
-__all__ = ["count_invalid", "count_invalid_labels"]
+__all__ = ["count_invalid", "count_invalid_labels", "count_nonfinite"]
 
 
 def _compiled(func):
@@ -46,6 +46,16 @@ def count_invalid(y, z, w, low, high, low_inclusive, high_inclusive, binary):
             wi = np.float64(w[i])
             ok &= math.isfinite(wi) & (wi >= 0.0)
         bad += 0 if ok else 1
+    return bad
+
+
+@_compiled
+def count_nonfinite(v):
+    """Elements of the flat array ``v`` that are NaN or infinite (``check_finite``'s
+    test): one pass, no temporary, no floating-point warning."""
+    bad = 0
+    for i in range(v.shape[0]):
+        bad += 0 if math.isfinite(np.float64(v[i])) else 1
     return bad
 
 
