@@ -423,8 +423,13 @@ def check_get_loss_parameters(data):
     except (ValueError, TypeError) as error:
         assert_names(error, name, param)
         return
-    # Accepted: the value must have been valid (e.g. delta = 1.0, class_weight = [1.0]).
-    assert getattr(loss, param) is not None
+    # Accepted: the value must have been valid (e.g. delta = 1.0, class_weight = [1.0]),
+    # or None where None is the parameter's default (class_weight, n_classes): the
+    # default loss.
+    if bad is None:
+        assert loss == get_loss(name), f"{name}({param}=None) is not the default: {loss!r}"
+    else:
+        assert getattr(loss, param) is not None
 
 
 test_get_loss_parameters, test_get_loss_parameters_slow = fuzz_pair(
