@@ -149,6 +149,18 @@ def test_results_overflowing_a_narrow_dtype_are_inf_without_a_warning(dtype):
         assert np.isinf(got).all()
 
 
+@pytest.mark.parametrize("n", [0, 2])
+@pytest.mark.parametrize("method", ["hessian", "sqrt_hessian"])
+def test_multinomial_full_matrices_of_big_endian_input_are_native(method, n):
+    loss = get_loss("multinomial")
+    y, z = np.zeros(n, ">f2"), np.zeros((n, 2), ">f2")
+    got = getattr(loss, method)(y, z)
+    assert got.dtype == np.float16
+    assert got.shape == (n, 2, 2)
+    native = getattr(loss, method)(y.astype(np.float16), z.astype(np.float16))
+    np.testing.assert_array_equal(got, native)
+
+
 def test_focal_hessian_at_extreme_scores_is_finite():
     for gamma in (0.5, 2.0, 5.0):
         loss = get_loss("focal", gamma=gamma)

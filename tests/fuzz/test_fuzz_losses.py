@@ -316,10 +316,12 @@ def check_loss_bad_input(data):
     if method == "sqrt_hessian" and not loss.is_convex:
         return
 
-    def call(yy=y, zz=z, ww=None, vv=None, **kw):
+    unset = object()  # vv's default: None is one of the bad objects passed as v
+
+    def call(yy=y, zz=z, ww=None, vv=unset, **kw):
         if method == "hessian_vector_product":
             return loss.hessian_vector_product(
-                yy, zz, np.zeros(z.shape) if vv is None else vv, ww, **kw
+                yy, zz, np.zeros(z.shape) if vv is unset else vv, ww, **kw
             )
         if method == "__call__":
             return loss(yy, zz, ww, **kw)
