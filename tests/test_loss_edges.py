@@ -161,6 +161,13 @@ def test_multinomial_full_matrices_of_big_endian_input_are_native(method, n):
     np.testing.assert_array_equal(got, native)
 
 
+@pytest.mark.parametrize("dtype", ["<f4", ">f4"])
+def test_a_mean_overflowing_float32_is_inf_without_a_warning(dtype):
+    y, z = np.array([-1e38, -1e38], dtype), np.array([2e38, 2e38], dtype)
+    assert get_loss("squared_error")(y, z) == np.inf
+    assert get_loss("absolute_error")(y, z) == np.float32(3e38)
+
+
 def test_focal_hessian_at_extreme_scores_is_finite():
     for gamma in (0.5, 2.0, 5.0):
         loss = get_loss("focal", gamma=gamma)
