@@ -94,6 +94,13 @@ def test_what_is_not_an_array_is_refused_by_name(method, bad, kind, arg):
         _call(loss, method, args["y"], args["z"])
 
 
+@pytest.mark.parametrize("y", [np.zeros(3), [0.0, 0.0, 0.0]])
+def test_hessian_vector_product_refuses_v_none_by_name(y):
+    loss = get_loss("absolute_error")
+    with pytest.raises(TypeError, match=r"absolute_error: v must be an array.*hessian_vector"):
+        loss.hessian_vector_product(y, np.zeros(3), None)
+
+
 def test_arrays_of_two_libraries_are_refused_by_name():
     torch = pytest.importorskip("torch")
     loss = get_loss("logistic")

@@ -124,6 +124,50 @@ def test_poisson_sqrt_hessian_where_the_hessian_overflows():
         loss.sqrt_hessian(np.array([1.0]), np.array([1.0]), np.array([-1.0]))
 
 
+@pytest.mark.parametrize("bad", ["abc", None, {1: 2}])
+def test_poisson_sqrt_hessian_refuses_what_is_no_array_by_name(bad):
+    loss = get_loss("poisson")
+    with pytest.raises(TypeError, match=r"poisson: y must be an array.*sqrt_hessian"):
+        loss.sqrt_hessian(bad, np.array([1.0]))
+    with pytest.raises(TypeError, match=r"poisson: sample_weight must be an array"):
+        loss.sqrt_hessian(np.array([1.0]), np.array([1.0]), "abc")
+    s = loss.sqrt_hessian(np.array([1.0, 2.0]), np.array([2.0, 4.0]), n_threads=1)
+    np.testing.assert_allclose(s, np.exp([1.0, 2.0]), rtol=4e-16)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ">f4"])
+def test_results_overflowing_a_narrow_dtype_are_inf_without_a_warning(dtype):
+    """The NumPy route computes float16 (and non-native float32) in float64 and rounds
+    once; where the exact result overflows the dtype it is inf, and no
+    ``RuntimeWarning`` (an error under ``-W error``) escapes the cast."""
+    loss = get_loss("exponential")
+    y, z = np.array([0.0, 0.0], dtype), np.array([17.0, 100.0], dtype)
+    got = loss.value(y, z) if dtype == np.float16 else loss.hessian_diagonal(y, z)
+    assert np.isinf(got[-1])
+    assert got[-1] > 0
+    if dtype == np.float16:
+        assert np.isinf(got).all()
+
+
+@pytest.mark.parametrize("n", [0, 2])
+@pytest.mark.parametrize("method", ["hessian", "sqrt_hessian"])
+def test_multinomial_full_matrices_of_big_endian_input_are_native(method, n):
+    loss = get_loss("multinomial")
+    y, z = np.zeros(n, ">f2"), np.zeros((n, 2), ">f2")
+    got = getattr(loss, method)(y, z)
+    assert got.dtype == np.float16
+    assert got.shape == (n, 2, 2)
+    native = getattr(loss, method)(y.astype(np.float16), z.astype(np.float16))
+    np.testing.assert_array_equal(got, native)
+
+
+@pytest.mark.parametrize("dtype", ["<f4", ">f4"])
+def test_a_mean_overflowing_float32_is_inf_without_a_warning(dtype):
+    y, z = np.array([-1e38, -1e38], dtype), np.array([2e38, 2e38], dtype)
+    assert get_loss("squared_error")(y, z) == np.inf
+    assert get_loss("absolute_error")(y, z) == np.float32(3e38)
+
+
 def test_focal_hessian_at_extreme_scores_is_finite():
     for gamma in (0.5, 2.0, 5.0):
         loss = get_loss("focal", gamma=gamma)

@@ -316,10 +316,12 @@ def check_loss_bad_input(data):
     if method == "sqrt_hessian" and not loss.is_convex:
         return
 
-    def call(yy=y, zz=z, ww=None, vv=None, **kw):
+    unset = object()  # vv's default: None is one of the bad objects passed as v
+
+    def call(yy=y, zz=z, ww=None, vv=unset, **kw):
         if method == "hessian_vector_product":
             return loss.hessian_vector_product(
-                yy, zz, np.zeros(z.shape) if vv is None else vv, ww, **kw
+                yy, zz, np.zeros(z.shape) if vv is unset else vv, ww, **kw
             )
         if method == "__call__":
             return loss(yy, zz, ww, **kw)
@@ -423,8 +425,13 @@ def check_get_loss_parameters(data):
     except (ValueError, TypeError) as error:
         assert_names(error, name, param)
         return
-    # Accepted: the value must have been valid (e.g. delta = 1.0, class_weight = [1.0]).
-    assert getattr(loss, param) is not None
+    # Accepted: the value must have been valid (e.g. delta = 1.0, class_weight = [1.0]),
+    # or None where None is the parameter's default (class_weight, n_classes): the
+    # default loss.
+    if bad is None:
+        assert loss == get_loss(name), f"{name}({param}=None) is not the default: {loss!r}"
+    else:
+        assert getattr(loss, param) is not None
 
 
 test_get_loss_parameters, test_get_loss_parameters_slow = fuzz_pair(

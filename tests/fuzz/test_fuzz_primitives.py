@@ -547,7 +547,7 @@ def check_penalty(data):
     np.testing.assert_array_equal(w, before)
 
 
-test_penalties, test_penalties_slow = fuzz_pair(check_penalty, fast=40, slow=10000)
+test_penalties, test_penalties_slow = fuzz_pair(check_penalty, fast=40, slow=12000)
 
 
 def check_penalty_bad_input(data):

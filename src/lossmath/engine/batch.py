@@ -111,6 +111,8 @@ def arrays(owner: str, method: str, y: Any, z: Any, w: Any, v: Any) -> tuple:
     (numba types no other) — so that each takes the route, and gives the bits,
     of the float array it holds.
     """
+    if v is None and method == "hessian_vector_product":
+        _refuse(owner, method, "v", v)  # v is no optional argument there
     if not (
         type(z) is np.ndarray
         and type(y) is np.ndarray

@@ -108,7 +108,8 @@ def weighted_mean(loss: Any, y: Any, z: Any, w: Any, check_input: bool, n_thread
             mean = xp.mean(values) if w is None else xp.sum(values) / total
         if not (math.isfinite(float(mean)) and (w is None or math.isfinite(float(total)))):
             mean = _mean_without_overflow(loss, xp, y, z64, w, values, n_threads)
-    return xp.astype(mean, dtype)
+        # A mean beyond float32's range rounds to ±inf, as the exact one does.
+        return xp.astype(mean, dtype)
 
 
 def _mean_without_overflow(loss, xp, y, z, w, values, n_threads):

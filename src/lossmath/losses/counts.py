@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lossmath._array import float_like, get_namespace, tiny
+from lossmath._array import float_like, tiny
 from lossmath._error_free import precision, two_prod
 from lossmath._validation import Interval, check_param, to_float
+from lossmath.engine import batch
 from lossmath.links import Log
 from lossmath.losses._base import ScalarLoss
 from lossmath.losses._baselines import weighted_mean
@@ -88,16 +89,20 @@ class Poisson(_LogLinkLoss):
     # eᶻ ≪ y: H = eᶻ → 0 while g → −y.
     _hessian_vanishes = True
 
-    def sqrt_hessian(self, y, z, sample_weight=None, *, check_input=True):
+    def sqrt_hessian(self, y, z, sample_weight=None, *, check_input=True, n_threads=None):
         """``√(sᵢ eᶻ) = √sᵢ e^{z/2}``: finite up to ``z ≈ 1419``, where ``H`` itself
         overflows from ``z ≈ 709.8`` on."""
-        xp = get_namespace(y, z, sample_weight)
+        # The engine's reading of the arguments: named errors for what is no array.
+        y, z, sample_weight, _ = batch.arrays(self.name, "sqrt_hessian", y, z, sample_weight, None)
+        xp = batch.namespace(self.name, y, z, sample_weight)
         z = to_float(self.name, "z", xp, z)
-        root = self.hessian_diagonal(y, 0.5 * z, check_input=check_input)
+        root = self.hessian_diagonal(y, 0.5 * z, check_input=check_input, n_threads=n_threads)
         if sample_weight is None:
             return root
         # The Hessian at z = 0 is 1: this is the validated weight, in the result's dtype.
-        w = self.hessian_diagonal(y, xp.zeros_like(z), sample_weight, check_input=check_input)
+        w = self.hessian_diagonal(
+            y, xp.zeros_like(z), sample_weight, check_input=check_input, n_threads=n_threads
+        )
         return root * xp.sqrt(w)
 
     def _kernel(self, xp, y, z, value, gradient, hessian):

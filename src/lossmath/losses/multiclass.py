@@ -26,6 +26,7 @@ import numpy as np
 from lossmath._array import get_namespace, numpy_errstate
 from lossmath._error_free import two_sum
 from lossmath._validation import Interval, check_finite, check_param, to_float
+from lossmath.engine import batch
 from lossmath.links import Softmax
 from lossmath.losses._base import Loss
 from lossmath.losses._registry import register
@@ -348,6 +349,7 @@ class Multinomial(Loss):
         diag = self.hessian_diagonal(
             y, z, sample_weight, check_input=check_input, n_threads=n_threads
         )
+        y, z, sample_weight, _ = batch.arrays(self.name, "hessian", y, z, sample_weight, None)
         xp, a, z, w, dtype = self._validate(y, z, sample_weight, False)
         with numpy_errstate():
             _, e, _, _, s, _ = _softmax_parts(xp, z)
@@ -374,6 +376,8 @@ class Multinomial(Loss):
 
     def sqrt_hessian(self, y, z, sample_weight=None, *, check_input=True, n_threads=None):
         """``S = √(sᵢ ā) (diag(√p) − p √pᵀ)`` with ``S Sᵀ = H``, shape ``(n, K, K)``."""
+        # The engine's reading of the arguments (named errors, native byte order).
+        y, z, sample_weight, _ = batch.arrays(self.name, "sqrt_hessian", y, z, sample_weight, None)
         xp, a, z, w, dtype = self._validate(y, z, sample_weight, check_input)
         with numpy_errstate():
             _, e, _, _, s, s_minus = _softmax_parts(xp, z)
