@@ -368,13 +368,25 @@ class LeakyReLU(Activation):
         slope = check_param("LeakyReLU", "negative_slope", self.negative_slope, Interval())
         object.__setattr__(self, "negative_slope", slope)
 
+    def _slope(self, xp: Any, x: Any) -> float:
+        """``a`` as x's dtype holds it: ±inf where it overflows that dtype (PyTorch
+        refuses to convert such a number rather than rounding it to inf)."""
+        a = self.negative_slope
+        info = xp.finfo(x.dtype)
+        top, eps = float(info.max), float(info.eps)
+        # Rounds to inf from the largest float plus half its ulp, eps·max / (2(2 − eps));
+        # below that, to the largest float.
+        if abs(a) >= top + eps * top / (2 * (2 - eps)):
+            return math.copysign(math.inf, a)
+        return math.copysign(min(abs(a), top), a)
+
     def _value(self, xp: Any, x: Any) -> Any:
         # a·0 is 0 even where a rounds to inf in x's dtype (a = 1e300 in float32).
         zero = x * (1.0 if self.negative_slope >= 0 else -1.0)
-        return xp.where(x > 0, x, xp.where(x == 0, zero, self.negative_slope * x))
+        return xp.where(x > 0, x, xp.where(x == 0, zero, self._slope(xp, x) * x))
 
     def _first(self, xp: Any, x: Any) -> Any:
-        return xp.where(x > 0, 1.0, xp.where(x <= 0, self.negative_slope, x))
+        return xp.where(x > 0, 1.0, xp.where(x <= 0, self._slope(xp, x), x))
 
     def _second(self, xp: Any, x: Any) -> Any:
         return xp.where(x <= 0, 0.0, xp.where(x > 0, 0.0, x))
