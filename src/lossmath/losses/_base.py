@@ -32,7 +32,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from lossmath._array import get_namespace
+from lossmath._array import get_namespace, numpy_errstate
 from lossmath._validation import Interval, check_finite, to_float
 from lossmath.engine import batch, methods
 from lossmath.engine.methods import MethodSpec, public_method
@@ -286,8 +286,17 @@ class Loss(LossCapabilities, ABC):
             For a loss whose Hessian can be negative (no real square root).
         """
         self._require_psd()
-        h = self.hessian_diagonal(y, z, sample_weight, check_input=check_input, n_threads=n_threads)
-        return get_namespace(h).sqrt(h)
+        y, z, sample_weight, _ = batch.arrays(self.name, "sqrt_hessian", y, z, sample_weight, None)
+        h = self.hessian_diagonal(y, z, check_input=check_input, n_threads=n_threads)
+        xp = get_namespace(h)
+        root = xp.sqrt(h)
+        if sample_weight is None:
+            return root
+        # √sᵢ · √H rather than √(sᵢ H): finite wherever the result is, though sᵢ H
+        # may overflow; a sample of weight 0 gives exactly 0.
+        w = batch.weights(self.name, xp, sample_weight, h.shape[0], h.dtype, check_input)
+        with numpy_errstate():
+            return xp.where(w == 0, xp.zeros_like(root), root * xp.sqrt(w))
 
     def _require_psd(self) -> None:
         if not self.is_convex:
