@@ -287,16 +287,21 @@ class Loss(LossCapabilities, ABC):
         """
         self._require_psd()
         y, z, sample_weight, _ = batch.arrays(self.name, "sqrt_hessian", y, z, sample_weight, None)
-        h = self.hessian_diagonal(y, z, check_input=check_input, n_threads=n_threads)
-        xp = get_namespace(h)
-        root = xp.sqrt(h)
+        root = self._root_hessian(y, z, check_input, n_threads)
         if sample_weight is None:
             return root
+        xp = get_namespace(root)
         # √sᵢ · √H rather than √(sᵢ H): finite wherever the result is, though sᵢ H
         # may overflow; a sample of weight 0 gives exactly 0.
-        w = batch.weights(self.name, xp, sample_weight, h.shape[0], h.dtype, check_input)
+        w = batch.weights(self.name, xp, sample_weight, root.shape[0], root.dtype, check_input)
         with numpy_errstate():
             return xp.where(w == 0, xp.zeros_like(root), root * xp.sqrt(w))
+
+    def _root_hessian(self, y: Any, z: Any, check_input: bool, n_threads: Any) -> Any:
+        """Unweighted ``√H`` per sample (a loss with a form that overflows later
+        overrides it)."""
+        h = self.hessian_diagonal(y, z, check_input=check_input, n_threads=n_threads)
+        return get_namespace(h).sqrt(h)
 
     def _require_psd(self) -> None:
         if not self.is_convex:

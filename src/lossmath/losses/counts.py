@@ -89,21 +89,12 @@ class Poisson(_LogLinkLoss):
     # eᶻ ≪ y: H = eᶻ → 0 while g → −y.
     _hessian_vanishes = True
 
-    def sqrt_hessian(self, y, z, sample_weight=None, *, check_input=True, n_threads=None):
-        """``√(sᵢ eᶻ) = √sᵢ e^{z/2}``: finite up to ``z ≈ 1419``, where ``H`` itself
+    def _root_hessian(self, y, z, check_input, n_threads):
+        """``√(eᶻ) = e^{z/2}``: finite up to ``z ≈ 1419``, where ``H`` itself
         overflows from ``z ≈ 709.8`` on."""
-        # The engine's reading of the arguments: named errors for what is no array.
-        y, z, sample_weight, _ = batch.arrays(self.name, "sqrt_hessian", y, z, sample_weight, None)
-        xp = batch.namespace(self.name, y, z, sample_weight)
+        xp = batch.namespace(self.name, y, z, None)
         z = to_float(self.name, "z", xp, z)
-        root = self.hessian_diagonal(y, 0.5 * z, check_input=check_input, n_threads=n_threads)
-        if sample_weight is None:
-            return root
-        # The Hessian at z = 0 is 1: this is the validated weight, in the result's dtype.
-        w = self.hessian_diagonal(
-            y, xp.zeros_like(z), sample_weight, check_input=check_input, n_threads=n_threads
-        )
-        return root * xp.sqrt(w)
+        return self.hessian_diagonal(y, 0.5 * z, check_input=check_input, n_threads=n_threads)
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         e = xp.exp(z)
