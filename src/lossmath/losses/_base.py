@@ -38,6 +38,7 @@ from lossmath.engine import batch, methods
 from lossmath.engine.methods import MethodSpec, public_method
 from lossmath.engine.requests import Request
 from lossmath.losses._capabilities import LossCapabilities
+from lossmath.losses._sampling import Sampling
 
 __all__ = ["Loss", "ScalarLoss"]
 
@@ -129,7 +130,7 @@ METHODS = {
 }
 
 
-class Loss(LossCapabilities, ABC):
+class Loss(Sampling, LossCapabilities, ABC):
     """Base class of every loss ``ℓ(y, z)`` with exact first and second derivatives.
 
     Subclasses are immutable (frozen dataclasses): hyper-parameters are set in

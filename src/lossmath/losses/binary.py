@@ -107,6 +107,13 @@ class Logistic(_BinaryLoss):
     # A misclassified sample: H = σ(z)σ(−z) → 0 while |g| → 1.
     _hessian_vanishes = True
 
+    def _draw(self, z, rng):
+        r"""``y = 1`` where an exponential ``E`` exceeds ``softplus(−z) = −log σ(z)``:
+        ``P(E > −log σ) = σ(z)``, resolved far below the uniform's spacing."""
+        xp = rng.xp
+        softplus_neg = xp.maximum(-z, xp.zeros_like(z)) + xp.log1p(xp.exp(-xp.abs(z)))
+        return xp.astype(rng.exponential(tuple(z.shape)) > softplus_neg, z.dtype)
+
     def _kernel(self, xp, y, z, value, gradient, hessian):
         p, q, t = _sigmoid_pair(xp, z)
         v = g = h = None

@@ -22,6 +22,7 @@ from lossmath.links import Log
 from lossmath.losses._base import ScalarLoss
 from lossmath.losses._baselines import weighted_mean
 from lossmath.losses._registry import register
+from lossmath.losses._sampling import checked_mean
 
 __all__ = ["Gamma", "Poisson", "Tweedie"]
 
@@ -96,6 +97,9 @@ class Poisson(_LogLinkLoss):
         z = to_float(self.name, "z", xp, z)
         return self.hessian_diagonal(y, 0.5 * z, check_input=check_input, n_threads=n_threads)
 
+    def _draw(self, z, rng):
+        return rng.poisson(checked_mean(self, rng, z, rng.xp.exp(z)))
+
     def _kernel(self, xp, y, z, value, gradient, hessian):
         e = xp.exp(z)
         v = e - y * z if value else None
@@ -130,6 +134,14 @@ class Gamma(_LogLinkLoss):
     y_interval = Interval(0.0, math.inf)
     # Small y: H = y e^{−z} → 0 while g → 1.
     _hessian_vanishes = True
+
+    def _draw(self, z, rng):
+        r"""Exponential of mean ``μ = eᶻ``, ``μE``; positive: a draw below the
+        dtype's smallest positive number is that number (gamma's ``y > 0``)."""
+        xp = rng.xp
+        mean = checked_mean(self, rng, z, xp.exp(z), positive=True)
+        y = mean * rng.exponential(tuple(z.shape))
+        return xp.where(y >= rng.smallest, y, xp.full_like(y, rng.smallest))
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         e = xp.exp(-z)
@@ -194,6 +206,16 @@ class Tweedie(_LogLinkLoss):
     @property
     def _mean_exponent(self) -> float:
         return 2 - self.power
+
+    def _draw(self, z, rng):
+        r"""Compound Poisson–Gamma of mean ``μ = eᶻ``, dispersion 1: ``N ~
+        Poisson(μ^{2−p}/(2−p))`` and ``y | N ~ Gamma(N (2−p)/(p−1), scale
+        (p−1) μ^{p−1})`` (``y = 0`` where ``N = 0``); variance ``μᵖ``."""
+        xp, p = rng.xp, self.power
+        checked_mean(self, rng, z, xp.exp(z))
+        n = rng.poisson(_exp_of_product(xp, 2 - p, z) / (2 - p))
+        scale = (p - 1) * _exp_of_product(xp, p - 1, z)
+        return rng.gamma(n * ((2 - p) / (p - 1))) * scale
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         p = self.power

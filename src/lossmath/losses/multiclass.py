@@ -443,3 +443,15 @@ class Multinomial(Loss):
         freq = freq / freq.sum()
         log_pi = np.log(np.maximum(freq, np.finfo(np.float64).eps))
         return log_pi - log_pi.mean()
+
+    def _draw(self, z, rng):
+        r"""Class labels by the Gumbel-max trick: ``argmax_k (z_k − m + G_k)``,
+        ``G = −log E`` Gumbel, is ``k`` with probability ``softmax(z)_k`` — no
+        probability is formed, so none underflows; ``m`` the row maximum keeps
+        the noise from being rounded away beside large scores."""
+        xp = rng.xp
+        gap = z - xp.max(z, axis=1, keepdims=True)
+        # A gap overflowing to −inf stays the least likely class, and no −inf + inf.
+        gap = xp.where(xp.isfinite(gap), gap, xp.full_like(gap, -rng.max))
+        gumbel = -xp.log(rng.exponential(tuple(z.shape)))
+        return xp.astype(xp.argmax(gap + gumbel, axis=1), z.dtype)

@@ -23,6 +23,7 @@ from lossmath.links import Identity
 from lossmath.losses._base import ScalarLoss
 from lossmath.losses._baselines import constant_minimiser, normalised_weights, weighted_mean
 from lossmath.losses._registry import register
+from lossmath.losses._sampling import rejection
 
 __all__ = ["AbsoluteError", "Huber", "LogCosh", "PseudoHuber", "Quantile", "SquaredError"]
 
@@ -85,6 +86,9 @@ class SquaredError(_RegressionLoss):
     _canonical = True
     _hessian_bound = 1.0
 
+    def _draw(self, z, rng):
+        return z + rng.normal(tuple(z.shape))  # N(z, 1)
+
     def _kernel(self, xp, y, z, value, gradient, hessian):
         r = z - y
         # (0.5 r) r, not 0.5 (r r): r² may underflow where ½r² is still subnormal.
@@ -125,6 +129,11 @@ class AbsoluteError(_RegressionLoss):
 
     def _kinks(self, y):
         return (y,)
+
+    def _draw(self, z, rng):
+        # Laplace(z, 1): the difference of two standard exponentials.
+        shape = tuple(z.shape)
+        return z + (rng.exponential(shape) - rng.exponential(shape))
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         r = z - y
@@ -188,6 +197,24 @@ class Huber(_RegressionLoss):
         d = self.delta
         inner = math.sqrt(2 * math.pi) * math.erf(d / math.sqrt(2))
         return inner / (inner + 2 * math.exp(-0.5 * d * d) / d)
+
+    def _draw(self, z, rng):
+        r"""Density ``∝ e^{−ℓ}``: with probability ``P(|r| ≤ δ)`` (the Fisher weight)
+        a normal truncated to ``[−δ, δ]``, else ``±(δ + E/δ)``, ``E`` exponential."""
+        d = self.delta
+        shape = tuple(z.shape)
+
+        def half_normal_below_delta(m):
+            if d <= 1:  # uniform on (0, δ], kept with probability e^{−x²/2} ≥ e^{−1/2}
+                x = d * rng.uniform((m,))
+                return x, rng.exponential((m,)) >= (0.5 * x) * x
+            x = rng.xp.abs(rng.normal((m,)))  # kept with probability P(|N| ≤ δ) > 0.68
+            return x, x <= d
+
+        inner = rng.uniform(shape) <= self._fisher_information
+        core = rejection(rng, shape[0], half_normal_below_delta)
+        tail = d + rng.exponential(shape) / d
+        return z + rng.sign(shape) * rng.xp.where(inner, core, tail)
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         r = z - y
@@ -291,6 +318,40 @@ class PseudoHuber(_RegressionLoss):
 
         return quad(weighted_hessian, -np.inf, np.inf)[0] / quad(density, -np.inf, np.inf)[0]
 
+    @cached_property
+    def _mode_scale(self) -> float:
+        """``c = Z/2``, ``Z = 2δ e^{δ²} K₁(δ²)`` the normaliser of ``e^{−ℓ}``: ``|r|/c``
+        has density 1 at its mode 0."""
+        from scipy.special import kve
+
+        d = self.delta
+        x = d * d
+        if x == 0:
+            return 1 / d  # K₁(x) ≈ 1/x
+        if math.isinf(x):
+            return math.sqrt(0.5 * math.pi)  # the Gaussian's, reached long before
+        return d * float(kve(1, x))
+
+    def _draw(self, z, rng):
+        r"""Density ``∝ e^{−ℓ}``, log-concave: Devroye's (1984) rejection for a
+        log-concave density of mode 0 and height 1 on ``[0, ∞)``, under the
+        envelope ``min(1, e^{1−x})`` (acceptance ½), applied to ``|r|/c``."""
+        xp = rng.xp
+        c = self._mode_scale
+
+        def scaled_abs_residual(m):
+            flat = rng.uniform((m,)) <= 0.5
+            e = rng.exponential((m,))
+            x = xp.where(flat, rng.uniform((m,)), 1 + e)
+            log_envelope = xp.where(flat, xp.zeros_like(e), -e)
+            r = c * x
+            # ℓ(r) as the loss computes it: the density is exactly ∝ e^{−ℓ}.
+            loss = self.value(xp.zeros_like(r), r, check_input=False)
+            return r, rng.exponential((m,)) >= loss + log_envelope
+
+        shape = tuple(z.shape)
+        return z + rng.sign(shape) * rejection(rng, shape[0], scaled_abs_residual)
+
     def _kernel(self, xp, y, z, value, gradient, hessian):
         r = z - y
         s = xp.hypot(xp.ones_like(r), r / self.delta)  # √(1 + t²)
@@ -340,6 +401,14 @@ class LogCosh(_RegressionLoss):
     _smooth = True
     _hessian_bound = 1.0
     _hessian_vanishes = True
+
+    def _draw(self, z, rng):
+        r"""Density ``sech(r)/π``: ``P(|r| > x) = (4/π) arctan(e^{−x})``, inverted:
+        ``|r| = −log tan(πt/4)``, ``t`` uniform on ``(0, 1]`` (``tan`` on ``(0, π/4]``
+        is well conditioned, and ``t`` near 0 — the far tail — is resolved)."""
+        shape = tuple(z.shape)
+        a = -rng.xp.log(rng.xp.tan((0.25 * math.pi) * rng.uniform(shape)))
+        return z + rng.sign(shape) * a
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         r = z - y
@@ -407,6 +476,15 @@ class Quantile(_RegressionLoss):
     @property
     def _fisher_information(self) -> float:
         return self.quantile * (1 - self.quantile)
+
+    def _draw(self, z, rng):
+        r"""Density ``q(1 − q) e^{−ℓ}``: ``y − z`` is ``−E/(1 − q)`` with probability
+        ``q`` and ``E/q`` otherwise (``E`` exponential), so ``P(y < z) = q``."""
+        q = self.quantile
+        shape = tuple(z.shape)
+        below = rng.uniform(shape) <= q
+        e = rng.exponential(shape)
+        return z + rng.xp.where(below, -e / (1 - q), e / q)
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         q = self.quantile
