@@ -226,10 +226,10 @@ def checked_mean(loss: Any, rng: Sampler, z: Any, mean: Any, positive: bool = Fa
 # --------------------------------------------------------------------------- rng
 def _seed(owner: str, rng: Any, torch_z: bool) -> int:
     if isinstance(rng, bool) or not isinstance(rng, int | np.integer):
-        extra = ", a torch.Generator" if torch_z else ""
+        kinds = "a numpy.random.Generator" + (" or a torch.Generator" if torch_z else "")
         raise TypeError(
-            f"{owner}: rng must be None, a non-negative int seed, a "
-            f"numpy.random.Generator{extra}; got {type(rng).__name__}"
+            f"{owner}: rng must be None, a non-negative int seed or {kinds}; "
+            f"got {type(rng).__name__}"
         )
     if rng < 0:
         raise ValueError(f"{owner}: rng must be a non-negative int seed; got {int(rng)}")
@@ -274,9 +274,9 @@ def _torch_generator(owner: str, torch: Any, rng: Any, device: Any) -> Any:
 # ------------------------------------------------------------------- the method
 def _scores(loss: Any, owner: str, z: Any) -> tuple:
     """``(xp, z)``: ``z`` as a checked floating array (integers become float64)."""
-    z = batch.array_like(loss.name, "sample", "z", z)
     if z is None:
-        batch.array_like(loss.name, "sample", "z", "")  # the TypeError naming z
+        raise TypeError(f"{owner}: z must be an array of raw scores; got None")
+    z = batch.array_like(loss.name, "sample", "z", z)
     xp = get_namespace(z)
     z = to_float(owner, "z", xp, z)
     try:
