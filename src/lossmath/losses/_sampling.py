@@ -338,25 +338,25 @@ class Sampling:
         :meth:`fisher_diagonal` — what a Monte Carlo Fisher ``E[∇ℓ ∇ℓᵀ]``
         needs. One draw per sample.
 
-        ============================ =================================================
-        distribution                 law of ``y`` (``μ = eᶻ``; ``r = y − z``)
-        ============================ =================================================
-        ``gaussian``                 ``N(z, 1)``
-        ``laplace``                  ``z + Laplace(0, 1)``, density ``½ e^{−|r|}``
-        ``huber``                    density ``∝ e^{−ρ_δ(r)}``: a truncated normal on
-                                     ``|r| ≤ δ``, exponential tails of rate ``δ``
-        ``hyperbolic`` (pseudo-Huber) density ``∝ e^{−δ²(√(1+(r/δ)²) − 1)}``
-        ``hyperbolic_secant``        density ``sech(r)/π``
-        ``asymmetric_laplace``       density ``q(1−q) e^{−ρ_q(r)}``; ``P(y < z) = q``
-        ``bernoulli``                ``y ∈ {0, 1}``, ``P(y = 1) = σ(z)``
-        ``categorical``              a label ``k`` with probability ``softmax(z)_k``
-        ``poisson``                  ``Poisson(μ)``
-        ``gamma``                    exponential of mean ``μ`` (Gamma, shape 1)
-        ``tweedie``                  compound Poisson–Gamma, mean ``μ``, variance
-                                     ``μᵖ``: ``N ~ Poisson(μ^{2−p}/(2−p))``, ``y``
-                                     the sum of ``N`` Gamma(``(2−p)/(p−1)``, scale
-                                     ``(p−1)μ^{p−1}``) variates
-        ============================ =================================================
+        ===================================  ==========================================
+        distribution                         law of ``y`` (``μ = eᶻ``; ``r = y − z``)
+        ===================================  ==========================================
+        ``gaussian``                         ``N(z, 1)``
+        ``laplace``                          ``z + Laplace(0, 1)``: density ``½ e^{−|r|}``
+        ``huber``                            density ``∝ e^{−ρ_δ(r)}``: a normal truncated
+                                             to ``|r| ≤ δ``, exponential tails of rate ``δ``
+        ``hyperbolic`` (pseudo-Huber)        density ``∝ e^{−δ²(√(1+(r/δ)²) − 1)}``
+        ``hyperbolic_secant`` (log-cosh)     density ``sech(r)/π``
+        ``asymmetric_laplace`` (quantile)    density ``q(1−q) e^{−ρ_q(r)}``: ``P(y < z) = q``
+        ``bernoulli``                        ``y ∈ {0, 1}``, ``P(y = 1) = σ(z)``
+        ``categorical``                      label ``k`` with probability ``softmax(z)_k``
+        ``poisson``                          ``Poisson(μ)``
+        ``gamma``                            exponential of mean ``μ`` (Gamma of shape 1)
+        ``tweedie``                          compound Poisson–Gamma, mean ``μ``, variance
+                                             ``μᵖ``: ``N ~ Poisson(μ^{2−p}/(2−p))`` Gamma
+                                             variates of shape ``(2−p)/(p−1)``, scale
+                                             ``(p−1)μ^{p−1}``, summed
+        ===================================  ==========================================
 
         Parameters
         ----------
