@@ -42,8 +42,9 @@ __all__ = ["POISSON_EXACT_LIMIT", "Sampler", "Sampling", "checked_mean", "draw",
 #: Poisson means above this are drawn as a rounded normal with the Poisson's
 #: skewness (Cornish–Fisher: ``λ + √λ (N + (N² − 1)/(6√λ))``), whose distance
 #: from the Poisson law is ``O(1/λ)``, below 10⁻¹⁰ here. NumPy's and PyTorch's
-#: exact samplers drift beyond about 10¹³ (measured, 2·10⁶ draws: a KS p-value
-#: of 10⁻⁵ at 10¹³, variances of 1.4–1.7 μ at 10¹⁶–10¹⁸) and stop at 9.2·10¹⁸.
+#: exact samplers drift beyond about 10¹³ (measured 2026-12 with NumPy 2.4 and
+#: PyTorch 2.13, 2·10⁶ draws: a KS p-value of 10⁻⁵ at 10¹³, variances of
+#: 1.4–1.7 μ at 10¹⁶–10¹⁸) and stop at 9.2·10¹⁸.
 POISSON_EXACT_LIMIT = 1e10
 
 
