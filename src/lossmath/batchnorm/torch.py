@@ -123,6 +123,8 @@ def batch_norm(
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"batch_norm: x must be a torch.Tensor; got {type(x).__name__}")
+    # Refused here, before torch's generated vmap rule of the jvp fails obscurely.
+    _refuse_forward_over_forward()
     p, _ = prepare(
         "batch_norm",
         x,
