@@ -392,10 +392,26 @@ def test_two_pass_variance_survives_a_large_mean():
     np.testing.assert_allclose(rv, exact, rtol=1e-4)
     naive = (x * x).mean(0) - x.mean(0) ** 2  # float32, the formula refused
     assert np.all(np.abs(naive - x64.var(0)) > 0.5 * x64.var(0))
-    # y: the float32 mean's rounding, a few ulps of 1e4 (2⁻¹⁰ each), shifts every
+    # y: the float32 mean's rounding, at most half an ulp of 1e4 (2⁻¹⁰), shifts every
     # x − μ̃ alike; beyond that y is accurate to float32's precision.
     want = (x64 - x64.mean(0)) / np.sqrt(x64.var(0) + 1e-5)
-    assert_close(y, want, rtol=1e-5, scale=8 * 2.0**-10 / 1e-5)
+    assert_close(y, want, rtol=1e-6, scale=2.0**-11 / 1e-6)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_float32_statistics_accumulate_in_float64(backend):
+    """Channel sums over the outer axes (which NumPy adds naively) in float64: the
+    batch mean of float32 input is the exact mean rounded once (half an ulp)."""
+    rng = np.random.default_rng(73)
+    x = (1e3 + rng.normal(size=(256, 8, 16))).astype(np.float32)
+    zeros, ones = np.zeros(8, np.float32), np.ones(8, np.float32)
+    args = [x, None, None, zeros, ones]
+    if backend == "torch":
+        args = [None if a is None else torch.from_numpy(a) for a in args]
+    x_, w, b, rm, rv = args
+    _, mean, _ = batch_norm(x_, w, b, running_mean=rm, running_var=rv, momentum=1.0)
+    exact = x.astype(np.float64).mean(axis=(0, 2))
+    assert_close(mean, exact, rtol=2.0**-24, what="batch mean")
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])

@@ -3,8 +3,9 @@ r"""The formulas of batch normalisation, written once against the array API.
 Shapes: ``x`` has the channel axis ``axis``; the per-channel quantities (``mean``,
 ``var``, ``weight``, ``bias``) come in the broadcast shape ``(1, …, C, …, 1)``, and
 every mean below is over the ``m`` entries of a channel (all axes but ``axis``).
-Nothing here checks its input (:mod:`lossmath.batchnorm._checks` does) nor casts
-dtypes: callers pass arrays of the dtype the computation runs in.
+Nothing here checks its input (:mod:`lossmath.batchnorm._checks` does): callers
+pass ``x`` and the per-channel arguments in the dtype the elementwise computation
+runs in; the per-channel sums accumulate in :func:`accumulation_dtype`.
 
 Notation: ``μ``, ``σ² `` the channel's mean and biased variance (batch statistics in
 train mode, running statistics in inference mode), ``σ = √(σ² + ε)``,
@@ -15,7 +16,17 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["backward", "forward", "jvp", "moments", "reduce_axes", "running_update"]
+import array_api_compat
+
+__all__ = [
+    "accumulation_dtype",
+    "backward",
+    "forward",
+    "jvp",
+    "moments",
+    "reduce_axes",
+    "running_update",
+]
 
 
 def reduce_axes(ndim: int, axis: int) -> tuple[int, ...]:
@@ -23,19 +34,50 @@ def reduce_axes(ndim: int, axis: int) -> tuple[int, ...]:
     return tuple(i for i in range(ndim) if i != axis)
 
 
+def accumulation_dtype(xp: Any, x: Any) -> Any:
+    """The dtype the per-channel sums accumulate in: float64 for float32 input (as
+    PyTorch's CPU kernels), where the namespace and device have it, else ``x``'s.
+
+    A float32 sum over a channel of ``m`` entries is off by up to ``m·ε₃₂`` relative
+    where the library adds naively along an axis (NumPy's pairwise summation covers
+    only the contiguous axis): a mean of 1e3 would be wrong in its fourth ulp.
+    """
+    if x.dtype != xp.float32:
+        return x.dtype
+    if array_api_compat.is_jax_namespace(xp):
+        import jax
+
+        return xp.float64 if jax.config.read("jax_enable_x64") else x.dtype
+    if array_api_compat.is_torch_namespace(xp) and x.device.type == "mps":
+        return x.dtype  # no float64 on Apple's GPUs
+    return xp.float64
+
+
+def _sum(xp: Any, a: Any, red: tuple[int, ...], acc: Any) -> Any:
+    return xp.sum(a, axis=red, keepdims=True, dtype=acc)
+
+
+def _like(xp: Any, a: Any, x: Any) -> Any:
+    """A per-channel quantity, computed in the accumulation dtype, rounded to ``x``'s."""
+    return a if a.dtype == x.dtype else xp.astype(a, x.dtype)
+
+
 def moments(xp: Any, x: Any, red: tuple[int, ...]) -> tuple[Any, Any]:
-    """``(μ, σ²)``: the mean and the biased variance of each channel, two passes.
+    """``(μ, σ²)``: the mean and the biased variance of each channel, two passes,
+    summed in the accumulation dtype (and returned in it).
 
     ``σ² = mean((x − μ)²)``, not ``mean(x²) − μ²``: the latter subtracts two numbers
     of size ``μ²`` to get one of size ``σ²`` and loses ``(μ/σ)²`` ulps (a channel of
     mean 1e4 and standard deviation 1 keeps no correct digit of its variance in
     float32, and can even come out negative, so ``√(σ² + ε)`` is NaN). The rounding
-    error of ``μ`` enters the two-pass variance only squared, ``(ε_mach μ/σ)²``
-    relative.
+    error of ``μ`` (rounded to ``x``'s dtype for ``x − μ``) enters the two-pass
+    variance only squared, ``(ε_mach μ/σ)²`` relative.
     """
-    mean = xp.mean(x, axis=red, keepdims=True)
-    d = x - mean
-    return mean, xp.mean(d * d, axis=red, keepdims=True)
+    acc = accumulation_dtype(xp, x)
+    m = _count(x, red)
+    mean = _sum(xp, x, red, acc) / m
+    d = x - _like(xp, mean, x)
+    return mean, _sum(xp, d * d, red, acc) / m
 
 
 def _inv_std(xp: Any, var: Any, eps: float) -> Any:
@@ -54,9 +96,8 @@ def forward(xp: Any, x: Any, mean: Any, var: Any, weight: Any, bias: Any, eps: f
     ``x − μ`` first: the fused ``x·(γ/σ) + (β − μγ/σ)`` loses ``|μ|/σ`` ulps to
     cancellation where the mean is large.
     """
-    y = (x - mean) * _inv_std(xp, var, eps)
-    if weight is not None:
-        y = y * weight
+    _, scale = _scale(xp, weight, var, eps)
+    y = (x - _like(xp, mean, x)) * _like(xp, scale, x)
     if bias is not None:
         y = y + bias
     return y
@@ -79,21 +120,24 @@ def backward(
     ``dβ = Σ dy``, ``dγ = Σ dy x̂``. In train mode ``μ`` and ``σ`` are functions of
     the whole channel, so ``dx = (γ/σ)(dy − mean(dy) − x̂ mean(dy x̂))``; in inference
     mode they are constants and ``dx = (γ/σ) dy``. ``dγ``, ``dβ`` come back with
-    the channel axis kept (broadcast shape).
+    the channel axis kept (broadcast shape), in ``x``'s dtype.
     """
+    acc = accumulation_dtype(xp, x)
     inv_std, scale = _scale(xp, weight, var, eps)
-    want_xhat = needs[1] or (needs[0] and training)
-    xhat = (x - mean) * inv_std if want_xhat else None
-    sum_dy = xp.sum(dy, axis=red, keepdims=True) if needs[2] or (needs[0] and training) else None
-    sum_dy_xhat = xp.sum(dy * xhat, axis=red, keepdims=True) if want_xhat else None
+    coupled = needs[0] and training
+    want_xhat = needs[1] or coupled
+    xhat = (x - _like(xp, mean, x)) * _like(xp, inv_std, x) if want_xhat else None
+    sum_dy = _sum(xp, dy, red, acc) if needs[2] or coupled else None
+    sum_dy_xhat = _sum(xp, dy * xhat, red, acc) if want_xhat else None
     dx = None
-    if needs[0]:
-        if training:
-            m = _count(x, red)
-            dx = scale * (dy - sum_dy / m - xhat * (sum_dy_xhat / m))
-        else:
-            dx = scale * dy
-    return dx, sum_dy_xhat if needs[1] else None, sum_dy if needs[2] else None
+    if coupled:
+        m = _count(x, red)
+        centred = dy - _like(xp, sum_dy / m, x) - xhat * _like(xp, sum_dy_xhat / m, x)
+        dx = _like(xp, scale, x) * centred
+    elif needs[0]:
+        dx = _like(xp, scale, x) * dy
+    dweight = _like(xp, sum_dy_xhat, x) if needs[1] else None
+    return dx, dweight, _like(xp, sum_dy, x) if needs[2] else None
 
 
 def jvp(
@@ -118,18 +162,18 @@ def jvp(
     inv_std, scale = _scale(xp, weight, var, eps)
     out = None
     xhat = None
+    if (v is not None and training) or dweight is not None:
+        xhat = (x - _like(xp, mean, x)) * _like(xp, inv_std, x)
     if v is not None:
         if training:
+            acc = accumulation_dtype(xp, x)
             m = _count(x, red)
-            xhat = (x - mean) * inv_std
-            mean_v = xp.sum(v, axis=red, keepdims=True) / m
-            mean_v_xhat = xp.sum(v * xhat, axis=red, keepdims=True) / m
-            out = scale * (v - mean_v - xhat * mean_v_xhat)
+            mean_v = _like(xp, _sum(xp, v, red, acc) / m, x)
+            mean_v_xhat = _like(xp, _sum(xp, v * xhat, red, acc) / m, x)
+            out = _like(xp, scale, x) * (v - mean_v - xhat * mean_v_xhat)
         else:
-            out = scale * v
+            out = _like(xp, scale, x) * v
     if dweight is not None:
-        if xhat is None:
-            xhat = (x - mean) * inv_std
         out = dweight * xhat if out is None else out + dweight * xhat
     if dbias is not None:
         out = dbias + xp.zeros_like(x) if out is None else out + dbias
