@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import array_api_compat
+import numpy as np
 
 __all__ = [
     "accumulation_dtype",
@@ -54,7 +55,27 @@ def accumulation_dtype(xp: Any, x: Any) -> Any:
 
 
 def _sum(xp: Any, a: Any, red: tuple[int, ...], acc: Any) -> Any:
+    if acc != a.dtype and array_api_compat.is_torch_namespace(xp) and _plain_cpu_tensor(a):
+        # PyTorch (2.13) casts the whole tensor before a float32 → float64 sum, 20×
+        # the time of the sum; NumPy accumulates in float64 as it reads. Only where
+        # no graph is being recorded through ``a``.
+        import torch
+
+        summed = np.sum(a.detach().numpy(), axis=red, keepdims=True, dtype=np.float64)
+        return torch.from_numpy(np.asarray(summed))
     return xp.sum(a, axis=red, keepdims=True, dtype=acc)
+
+
+def _plain_cpu_tensor(a: Any) -> bool:
+    import torch
+
+    return (
+        a.device.type == "cpu"
+        and not (a.requires_grad and torch.is_grad_enabled())
+        and not torch._C._functorch.is_functorch_wrapped_tensor(a)
+        and not torch.compiler.is_compiling()
+        and a.layout == torch.strided
+    )
 
 
 def _like(xp: Any, a: Any, x: Any) -> Any:
