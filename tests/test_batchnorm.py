@@ -392,10 +392,57 @@ def test_two_pass_variance_survives_a_large_mean():
     np.testing.assert_allclose(rv, exact, rtol=1e-4)
     naive = (x * x).mean(0) - x.mean(0) ** 2  # float32, the formula refused
     assert np.all(np.abs(naive - x64.var(0)) > 0.5 * x64.var(0))
-    # y: the float32 mean's rounding, at most half an ulp of 1e4 (2⁻¹⁰), shifts every
-    # x − μ̃ alike; beyond that y is accurate to float32's precision.
+    # y is centred as (x − μ₀) − c, not x − round(μ) (off by up to half an ulp of 1e4,
+    # 2⁻¹¹ absolute): accurate to float32's precision, element by element.
     want = (x64 - x64.mean(0)) / np.sqrt(x64.var(0) + 1e-5)
-    assert_close(y, want, rtol=1e-6, scale=2.0**-11 / 1e-6)
+    assert_close(y, want, rtol=8 * 2.0**-24, what="y")
+
+
+def _exact(x, dy, eps):
+    """``y = x̂`` and ``dx`` (``γ = 1``) of a 2-D float64 batch, channel by channel, in
+    60-digit decimal arithmetic from the exact rational mean and variance."""
+    from decimal import Decimal, localcontext
+    from fractions import Fraction
+
+    y, dx = np.empty_like(x), np.empty_like(x)
+    with localcontext() as ctx:
+        ctx.prec = 60
+        for j in range(x.shape[1]):
+            col = [Fraction(float(v)) for v in x[:, j]]
+            g = [Fraction(float(v)) for v in dy[:, j]]
+            m = len(col)
+            mean = sum(col) / m
+            var = sum((v - mean) ** 2 for v in col) / m + Fraction(eps)
+            inv = 1 / (Decimal(var.numerator) / Decimal(var.denominator)).sqrt()
+            xhat = [
+                Decimal((v - mean).numerator) / Decimal((v - mean).denominator) * inv for v in col
+            ]
+            gd = [Decimal(v.numerator) / Decimal(v.denominator) for v in g]
+            mean_g = sum(gd) / m
+            mean_gx = sum(a * b for a, b in zip(gd, xhat, strict=True)) / m
+            for i in range(m):
+                y[i, j] = float(xhat[i])
+                dx[i, j] = float(inv * (gd[i] - mean_g - xhat[i] * mean_gx))
+    return y, dx
+
+
+@pytest.mark.parametrize("shift", [0.0, 1e4, 1e8])
+def test_float64_forward_and_backward_are_accurate_per_element(shift):
+    """Against exact arithmetic, a few ulps of each element even where the channel's
+    mean is 1e8 standard deviations (torch's fused form loses |μ|/σ ulps there)."""
+    rng = np.random.default_rng(74)
+    x = shift + rng.normal(size=(300, 2)) * [1.0, 3.0]
+    dy = rng.normal(size=x.shape)
+    want_y, want_dx = _exact(x, dy, 1e-5)
+    y, _, _ = batch_norm(x)
+    dx, _, _ = batch_norm_backward(dy, x)
+    # The mean itself is known to ε·σ at best, so x̂ to ε absolute: a few ulps of
+    # |x̂| + 1 per element (the fused x·(1/σ) − μ/σ is off by |μ|/σ ulps of 1).
+    assert_close(y, want_y, rtol=16 * 2.0**-53, scale=1.0, what="y")
+    # dx sums three terms that cancel: a few ulps of their sizes, per element.
+    mean_gx = np.abs((dy * want_y).mean(0))
+    terms = np.abs(dy) + np.abs(dy.mean(0)) + (np.abs(want_y) + 1) * mean_gx
+    assert_close(dx, want_dx, rtol=16 * 2.0**-53, scale=terms / x.std(0), what="dx")
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])

@@ -1,7 +1,8 @@
 r"""The formulas of batch normalisation, written once against the array API.
 
 Shapes: ``x`` has the channel axis ``axis``; the per-channel quantities (``mean``,
-``var``, ``weight``, ``bias``) come in the broadcast shape ``(1, …, C, …, 1)``, and
+``var``, ``weight``, ``bias``) come in the broadcast shape ``(1, …, C, …, 1)``
+(``mean``: an array, or the pair ``(μ₀, c)`` of :func:`moments`), and
 every mean below is over the ``m`` entries of a channel (all axes but ``axis``).
 Nothing here checks its input (:mod:`lossmath.batchnorm._checks` does): callers
 pass ``x`` and the per-channel arguments in the dtype the elementwise computation
@@ -23,6 +24,7 @@ __all__ = [
     "accumulation_dtype",
     "backward",
     "forward",
+    "full_mean",
     "jvp",
     "moments",
     "reduce_axes",
@@ -84,21 +86,44 @@ def _like(xp: Any, a: Any, x: Any) -> Any:
 
 
 def moments(xp: Any, x: Any, red: tuple[int, ...]) -> tuple[Any, Any]:
-    """``(μ, σ²)``: the mean and the biased variance of each channel, two passes,
-    summed in the accumulation dtype (and returned in it).
+    """``(μ, σ²)``: the mean and the biased variance of each channel by the corrected
+    two-pass algorithm, summed in the accumulation dtype (and returned in it).
 
-    ``σ² = mean((x − μ)²)``, not ``mean(x²) − μ²``: the latter subtracts two numbers
-    of size ``μ²`` to get one of size ``σ²`` and loses ``(μ/σ)²`` ulps (a channel of
-    mean 1e4 and standard deviation 1 keeps no correct digit of its variance in
-    float32, and can even come out negative, so ``√(σ² + ε)`` is NaN). The rounding
-    error of ``μ`` (rounded to ``x``'s dtype for ``x − μ``) enters the two-pass
-    variance only squared, ``(ε_mach μ/σ)²`` relative.
+    ``μ₀ = mean(x)`` rounded to ``x``'s dtype, ``d = x − μ₀``, ``c = mean(d)``;
+    ``μ = μ₀ + c`` and ``σ² = mean(d²) − c²`` (Chan, Golub & LeVeque, 1983).
+    Not ``mean(x²) − μ²``: that subtracts two numbers of size ``μ²`` to get one of
+    size ``σ²`` and loses ``(μ/σ)²`` ulps (a channel of mean 1e4 and standard
+    deviation 1 keeps no correct digit of its variance in float32, and may even come
+    out negative, making ``√(σ² + ε)`` NaN). The second pass sums numbers of size
+    ``σ``, not ``μ``: its rounding errors are relative to ``σ``, and ``c`` repairs
+    the first pass's error in ``μ`` (which a naive sum along an axis makes
+    ``m ε_mach |μ|``) to within ``m ε_mach σ``.
     """
     acc = accumulation_dtype(xp, x)
     m = _count(x, red)
-    mean = _sum(xp, x, red, acc) / m
-    d = x - _like(xp, mean, x)
-    return mean, _sum(xp, d * d, red, acc) / m
+    rough = _like(xp, _sum(xp, x, red, acc) / m, x)
+    d = x - rough
+    correction = _sum(xp, d, red, acc) / m
+    var = _sum(xp, d * d, red, acc) / m - correction * correction
+    return (rough, correction), var
+
+
+def full_mean(xp: Any, mean: Any) -> Any:
+    """The mean as one array (in the dtype of its low part) from :func:`moments`' pair."""
+    if isinstance(mean, tuple):
+        rough, correction = mean
+        return xp.astype(rough, correction.dtype) + correction
+    return mean
+
+
+def _centre(xp: Any, x: Any, mean: Any) -> Any:
+    """``x − μ``; for the pair ``(μ₀, c)`` of :func:`moments` as ``(x − μ₀) − c``, whose
+    first difference is exact where ``|μ| ≫ σ`` (Sterbenz): ``x̂`` keeps its relative
+    accuracy, where ``x − round(μ)`` would be off by half an ulp of ``μ``."""
+    if isinstance(mean, tuple):
+        rough, correction = mean
+        return (x - _like(xp, rough, x)) - _like(xp, correction, x)
+    return x - _like(xp, mean, x)
 
 
 def _inv_std(xp: Any, var: Any, eps: float) -> Any:
@@ -118,7 +143,7 @@ def forward(xp: Any, x: Any, mean: Any, var: Any, weight: Any, bias: Any, eps: f
     cancellation where the mean is large.
     """
     _, scale = _scale(xp, weight, var, eps)
-    y = (x - _like(xp, mean, x)) * _like(xp, scale, x)
+    y = _centre(xp, x, mean) * _like(xp, scale, x)
     if bias is not None:
         y = y + bias
     return y
@@ -147,7 +172,7 @@ def backward(
     inv_std, scale = _scale(xp, weight, var, eps)
     coupled = needs[0] and training
     want_xhat = needs[1] or coupled
-    xhat = (x - _like(xp, mean, x)) * _like(xp, inv_std, x) if want_xhat else None
+    xhat = _centre(xp, x, mean) * _like(xp, inv_std, x) if want_xhat else None
     sum_dy = _sum(xp, dy, red, acc) if needs[2] or coupled else None
     sum_dy_xhat = _sum(xp, dy * xhat, red, acc) if want_xhat else None
     dx = None
@@ -184,7 +209,7 @@ def jvp(
     out = None
     xhat = None
     if (v is not None and training) or dweight is not None:
-        xhat = (x - _like(xp, mean, x)) * _like(xp, inv_std, x)
+        xhat = _centre(xp, x, mean) * _like(xp, inv_std, x)
     if v is not None:
         if training:
             acc = accumulation_dtype(xp, x)
@@ -207,7 +232,7 @@ def running_update(
     """torch's update: ``new = (1 − momentum)·old + momentum·batch``, the batch's
     variance unbiased (``σ² m/(m − 1)``) for the running one."""
     unbiased = var * (m / (m - 1))
-    new_mean = momentum * mean + (1.0 - momentum) * old_mean
+    new_mean = momentum * full_mean(xp, mean) + (1.0 - momentum) * old_mean
     new_var = momentum * unbiased + (1.0 - momentum) * old_var
     return new_mean, new_var
 

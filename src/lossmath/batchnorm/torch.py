@@ -61,6 +61,11 @@ def _refuse_forward_over_forward() -> None:
         )
 
 
+def _mean(mean: torch.Tensor, shift: torch.Tensor | None) -> Any:
+    """The per-channel mean as :mod:`~lossmath.batchnorm._formulas` takes it."""
+    return mean if shift is None else (mean, shift)
+
+
 class BatchNormFunction(torch.autograd.Function):
     """``y = γ (x − μ)/σ + β`` with ``μ``, ``σ²`` given (detached): the batch's in
     train mode, where the derivatives add the coupling through them, or the running
@@ -70,31 +75,33 @@ class BatchNormFunction(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x, weight, bias, mean, var, eps, red, training):
-        return formulas.forward(xp, x, mean, var, weight, bias, eps)
+    def forward(x, weight, bias, mean, shift, var, eps, red, training):
+        return formulas.forward(xp, x, _mean(mean, shift), var, weight, bias, eps)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, weight, _bias, mean, var, eps, red, training = inputs
-        ctx.save_for_backward(x, weight, mean, var)
-        ctx.save_for_forward(x, weight, mean, var)
+        x, weight, _bias, mean, shift, var, eps, red, training = inputs
+        ctx.save_for_backward(x, weight, mean, shift, var)
+        ctx.save_for_forward(x, weight, mean, shift, var)
         ctx.eps, ctx.red, ctx.training = eps, red, training
 
     @staticmethod
     def backward(ctx, dy):
-        x, weight, mean, var = ctx.saved_tensors
+        x, weight, mean, shift, var = ctx.saved_tensors
+        mean = _mean(mean, shift)
         needs = tuple(ctx.needs_input_grad[:3])
         if ctx.training and _differentiated(x):
             mean, var = formulas.moments(xp, x, ctx.red)
         dx, dw, db = formulas.backward(
             xp, dy, x, mean, var, weight, ctx.eps, ctx.red, ctx.training, needs
         )
-        return dx, dw, db, None, None, None, None, None
+        return dx, dw, db, None, None, None, None, None, None
 
     @staticmethod
     def jvp(ctx, dx, dweight, dbias, *_):
         _refuse_forward_over_forward()
-        x, weight, mean, var = ctx.saved_tensors
+        x, weight, mean, shift, var = ctx.saved_tensors
+        mean = _mean(mean, shift)
         if ctx.training and _differentiated(x):
             mean, var = formulas.moments(xp, x, ctx.red)
         dy = formulas.jvp(
@@ -143,10 +150,12 @@ def batch_norm(
     with torch.no_grad():
         if p.training:
             # The derivatives through μ and σ are the Function's (closed form).
-            mean, var = formulas.moments(xp, p.x.detach(), p.red)
+            (mean, shift), var = formulas.moments(xp, p.x.detach(), p.red)
         else:
-            mean, var = c["running_mean"].detach(), c["running_var"].detach()
-    y = BatchNormFunction.apply(p.x, c["weight"], c["bias"], mean, var, p.eps, p.red, p.training)
+            mean, shift, var = c["running_mean"].detach(), None, c["running_var"].detach()
+    y = BatchNormFunction.apply(
+        p.x, c["weight"], c["bias"], mean, shift, var, p.eps, p.red, p.training
+    )
     if y.dtype != p.out:
         y = y.to(p.out)
     if not p.training:
@@ -158,7 +167,7 @@ def batch_norm(
             xp,
             c["running_mean"].detach(),
             c["running_var"].detach(),
-            mean,
+            (mean, shift),
             var,
             float(momentum),
             p.m,
