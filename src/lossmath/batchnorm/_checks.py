@@ -17,10 +17,11 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from lossmath._array import numpy_errstate
 from lossmath._real_input import namespace_of, real_array
 from lossmath._validation import Interval, check_finite, check_param
 
-__all__ = ["Prepared", "prepare"]
+__all__ = ["Prepared", "check_statistics", "prepare"]
 
 _EPS = Interval(0.0, math.inf)
 _MOMENTUM = Interval(0.0, 1.0, low_inclusive=True, high_inclusive=True)
@@ -170,7 +171,7 @@ def prepare(
     inspect = _concrete(xp, list(arrays.values()))
     if inspect:
         for name, a in arrays.items():
-            check_finite(owner, name, xp, a)
+            _check_finite(owner, name, xp, a)
         if "running_var" in arrays:
             Interval(0.0, math.inf, low_inclusive=True).check(
                 owner, "running_var", xp, arrays["running_var"]
@@ -200,6 +201,31 @@ def prepare(
         training=training,
     )
     return prepared, shaped
+
+
+def check_statistics(owner: str, p: Prepared, mean: Any, var: Any) -> None:
+    """Refuse batch statistics that overflowed (finite ``x`` beyond about ``√max`` of
+    its dtype): they would make every output NaN."""
+    if not p.inspect:
+        return
+    xp = p.xp
+    if bool(xp.all(xp.isfinite(mean))) and bool(xp.all(xp.isfinite(var))):
+        return
+    raise ValueError(
+        f"{owner}: x must be small enough for its channel variance to be finite in "
+        f"{p.x.dtype}; got max |x| = {float(xp.max(xp.abs(p.x)))!r} (rescale x)"
+    )
+
+
+def _check_finite(owner: str, arg: str, xp: Any, a: Any) -> None:
+    """A finite sum means every entry is finite (an infinity or NaN makes the sum
+    ±inf or NaN): one reduction, where ``isfinite`` writes a mask (three passes in
+    PyTorch). Only a sum that is not finite — a bad entry, or an overflow — is
+    looked at entry by entry."""
+    with numpy_errstate():
+        total = xp.sum(a)
+    if not bool(xp.isfinite(total)):
+        check_finite(owner, arg, xp, a)
 
 
 def _cast(xp: Any, a: Any, dtype: Any) -> Any:

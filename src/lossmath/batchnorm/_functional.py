@@ -8,7 +8,7 @@ import array_api_compat
 
 from lossmath._array import numpy_errstate
 from lossmath.batchnorm import _formulas as formulas
-from lossmath.batchnorm._checks import Prepared, prepare
+from lossmath.batchnorm._checks import Prepared, check_statistics, prepare
 
 __all__ = ["batch_norm", "batch_norm_backward", "batch_norm_jvp"]
 
@@ -62,12 +62,13 @@ def batch_norm(
 
     Notes
     -----
-    The variance is computed in two passes, ``mean((x − μ)²)``, in the working
-    dtype (float32 at least), not as ``mean(x²) − μ²``: the latter cancels
-    catastrophically where ``|μ| ≫ σ`` (it loses ``(μ/σ)²`` ulps and may even come
-    out negative, making ``√(σ² + ε)`` NaN), while the two-pass error is of order
-    ``ε_mach`` plus ``(ε_mach μ/σ)²``. For the same reason ``y`` is formed as
-    ``γ·((x − μ)/σ) + β``, not as torch's fused ``x·(γ/σ) + (β − μγ/σ)``.
+    The statistics are computed by the corrected two-pass algorithm, the sums in
+    float64 for float32 input: ``μ₀ = mean(x)``, ``d = x − μ₀``, ``c = mean(d)``,
+    ``σ² = mean(d²) − c²``, and ``x`` is centred as ``d − c``. Not as
+    ``mean(x²) − μ²``, which cancels catastrophically where ``|μ| ≫ σ`` (it loses
+    ``(μ/σ)²`` ulps and may even come out negative, making ``√(σ² + ε)`` NaN); and
+    ``y`` is not torch's fused ``x·(γ/σ) + (β − μγ/σ)``, which loses ``|μ|/σ`` ulps.
+    ``x̂`` is accurate to a few ulps of ``|x̂| + 1`` whatever the mean.
 
     On PyTorch tensors the result is differentiable with the closed-form derivatives
     of :func:`batch_norm_backward` / :func:`batch_norm_jvp` at every order (an
@@ -116,10 +117,7 @@ def batch_norm(
     )
     xp, c = p.xp, p.per_channel
     with numpy_errstate():
-        if p.training:
-            mean, var = formulas.moments(xp, p.x, p.red)
-        else:
-            mean, var = c["running_mean"], c["running_var"]
+        mean, var = _statistics(p, "batch_norm")
         y = _cast(xp, formulas.forward(xp, p.x, mean, var, c["weight"], c["bias"], p.eps), p.out)
         if p.training and c["running_mean"] is not None:
             new_mean, new_var = formulas.running_update(
@@ -189,7 +187,7 @@ def batch_norm_backward(
     )
     xp, c = p.xp, p.per_channel
     with numpy_errstate():
-        mean, var = _statistics(p)
+        mean, var = _statistics(p, "batch_norm_backward")
         dx, dw, db = formulas.backward(
             xp, shaped["dy"], p.x, mean, var, c["weight"], p.eps, p.red, p.training
         )
@@ -254,7 +252,7 @@ def batch_norm_jvp(
     )
     xp, c = p.xp, p.per_channel
     with numpy_errstate():
-        mean, var = _statistics(p)
+        mean, var = _statistics(p, "batch_norm_jvp")
         dy = formulas.jvp(
             xp,
             shaped["dx"],
@@ -271,9 +269,12 @@ def batch_norm_jvp(
         return _cast(xp, xp.zeros_like(p.x) if dy is None else dy, p.out)
 
 
-def _statistics(p: Prepared) -> tuple[Any, Any]:
+def _statistics(p: Prepared, owner: str) -> tuple[Any, Any]:
+    """The batch's mean and variance in train mode (checked), else the running ones."""
     if p.training:
-        return formulas.moments(p.xp, p.x, p.red)
+        mean, var = formulas.moments(p.xp, p.x, p.red)
+        check_statistics(owner, p, formulas.full_mean(p.xp, mean), var)
+        return mean, var
     return p.per_channel["running_mean"], p.per_channel["running_var"]
 
 

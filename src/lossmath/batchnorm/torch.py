@@ -35,7 +35,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from lossmath.batchnorm import _formulas as formulas
-from lossmath.batchnorm._checks import prepare
+from lossmath.batchnorm._checks import check_statistics, prepare
 
 __all__ = ["BatchNorm", "batch_norm"]
 
@@ -151,6 +151,7 @@ def batch_norm(
         if p.training:
             # The derivatives through μ and σ are the Function's (closed form).
             (mean, shift), var = formulas.moments(xp, p.x.detach(), p.red)
+            check_statistics("batch_norm", p, formulas.full_mean(xp, (mean, shift)), var)
         else:
             mean, shift, var = c["running_mean"].detach(), None, c["running_var"].detach()
     y = BatchNormFunction.apply(
