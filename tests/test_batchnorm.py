@@ -522,6 +522,11 @@ STATS = dict(running_mean=np.zeros(3), running_var=np.ones(3))
             r"batch_norm: x must be finite; got \d+ non-finite",
         ),
         (
+            lambda: batch_norm(np.full((4, 3), 1e308) * [[1], [-1], [1], [-1]]),
+            ValueError,
+            r"batch_norm: x must be small enough for its channel variance to be finite",
+        ),
+        (
             lambda: batch_norm(X, running_mean=np.zeros(2), running_var=np.ones(3)),
             ValueError,
             r"batch_norm: running_mean must have shape \(3,\)",
