@@ -587,6 +587,8 @@ def test_bad_input_on_tensors_and_the_module():
         BatchNorm(2, dtype=F64)(x)
     with pytest.raises(ValueError, match="batch_norm: x must be finite"):
         batch_norm(x * np.inf, **{k: torch.from_numpy(v) for k, v in STATS.items()})
+    with pytest.raises(ValueError, match="batch_norm: weight must be on the device of x, cpu"):
+        batch_norm(x, torch.ones(3, device="meta"))
     with pytest.raises(ValueError, match="BatchNorm: input must have at least 2 dimensions"):
         BatchNorm(3)(torch.ones(3))
     m = BatchNorm(3, dtype=F64)

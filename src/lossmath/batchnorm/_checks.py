@@ -20,6 +20,7 @@ import numpy as np
 from lossmath._array import numpy_errstate
 from lossmath._real_input import namespace_of, real_array
 from lossmath._validation import Interval, check_finite, check_param
+from lossmath.batchnorm import _formulas as formulas
 
 __all__ = ["Prepared", "check_statistics", "prepare"]
 
@@ -72,7 +73,10 @@ def _convert(owner: str, arg: str, xp: Any, a: Any, like: Any) -> Any:
         array_api_compat.is_numpy_namespace(got_xp) and array_api_compat.is_numpy_namespace(xp)
     ):
         # Python data (a list of weights) passed beside arrays of another library.
-        arr = xp.asarray(np.asarray(arr), device=array_api_compat.device(like))
+        return xp.asarray(np.asarray(arr), device=array_api_compat.device(like))
+    device, wanted = array_api_compat.device(arr), array_api_compat.device(like)
+    if device is not None and wanted is not None and device != wanted:  # None: JAX tracers
+        raise ValueError(f"{owner}: {arg} must be on the device of x, {wanted}; got {device}")
     return arr
 
 
@@ -122,7 +126,7 @@ def prepare(
         )
     axis = _check_int_axis(owner, axis, x.ndim, shape)
     n_channels = shape[axis]
-    red = tuple(i for i in range(x.ndim) if i != axis)
+    red = formulas.reduce_axes(x.ndim, axis)
     m = math.prod(shape[i] for i in red)
     out = x.dtype
     work = xp.float32 if xp.finfo(out).bits < 32 else out
