@@ -279,6 +279,25 @@ def test_vmap_over_batches_of_batches():
         assert_close(got[i], torch_batch_norm(xs[i], w)[0], scale=10.0)
 
 
+def test_per_sample_gradients_in_inference_mode():
+    """In eval() the map is affine per sample: vmap(grad) gives each sample's gradient."""
+    m = BatchNorm(3, dtype=F64)
+    with torch.no_grad():
+        m.running_mean.normal_(), m.running_var.uniform_(0.5, 2.0), m.weight.normal_()
+    m.eval()
+    params = {k: p.detach() for k, p in m.named_parameters()}
+    xs = _randn((5, 1, 3, 4), 58)
+
+    def loss(p, x_):
+        return (functional_call(m, p, (x_,)) ** 2).sum()
+
+    per_sample = vmap(torch.func.grad(loss), in_dims=(None, 0))(params, xs)
+    for i in range(5):
+        want = torch.func.grad(loss)(params, xs[i])
+        for k in params:
+            assert_close(per_sample[k][i], want[k], rtol=1e-14, what=k)
+
+
 def test_channels_last_axis():
     x = _randn((4, 5, 3), 54)  # (N, L, C)
     w = torch.randn(3, generator=torch.Generator().manual_seed(55), dtype=F64)
