@@ -68,9 +68,10 @@ def _mean(mean: torch.Tensor, shift: torch.Tensor | None) -> Any:
 
 class BatchNormFunction(torch.autograd.Function):
     """``y = γ (x − μ)/σ + β`` with ``μ``, ``σ²`` given (detached): the batch's in
-    train mode, where the derivatives add the coupling through them, or the running
-    ones in inference mode. ``weight``, ``bias``, ``mean``, ``var`` in the broadcast
-    shape; ``weight``, ``bias`` may be None."""
+    train mode (``mean``, ``shift`` the pair ``(μ₀, c)`` of ``_formulas.moments``),
+    where the derivatives add the coupling through them, or the running ones in
+    inference mode (``shift`` None). Per-channel tensors in the broadcast shape;
+    ``weight``, ``bias`` may be None."""
 
     generate_vmap_rule = True
 
