@@ -153,9 +153,9 @@ def test_hessian_vector_product_matches_torch(shape):
         y = torch.nn.functional.batch_norm(x_, None, None, w_, ref.bias.detach(), True, 0.1, 1e-2)
         return (c * y + y**3 / 3).sum()
 
-    w = ref.weight.detach()
-    hxx, hxw = (h.reshape(x.numel(), -1) for h in hessian(dense, argnums=(0, 1))(x.detach(), w)[0])
-    hwx, hww = (h.reshape(shape[1], -1) for h in hessian(dense, argnums=(0, 1))(x.detach(), w)[1])
+    (hxx, hxw), (hwx, hww) = hessian(dense, argnums=(0, 1))(x.detach(), ref.weight.detach())
+    hxx, hxw = hxx.reshape(x.numel(), -1), hxw.reshape(x.numel(), -1)
+    hwx, hww = hwx.reshape(shape[1], -1), hww.reshape(shape[1], -1)
     # |H| |t| per element: the size of the terms each entry of H t sums.
     scale_x = (hxx.abs() @ v.reshape(-1).abs() + hxw.abs() @ u.abs()).reshape(shape)
     scale_w = hwx.abs() @ v.reshape(-1).abs() + hww.abs() @ u.abs()
