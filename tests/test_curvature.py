@@ -472,6 +472,11 @@ def test_lazy_attribute_and_errors():
         GGN(model, 3.0, batches)
     with pytest.raises(ValueError, match="mc_samples"):
         Fisher(model, "squared_error", batches, kind="mc", mc_samples=0)
+    with pytest.raises(TypeError, match="re-iterable"):
+        GGN(model, "squared_error", iter(batches))
+    X, y, w = batches[0]
+    with pytest.raises(ValueError, match="GGN: sample_weight has 2 entries"):
+        GGN(model, "squared_error", [(X, y, w[:2])]).diagonal()
 
 
 def test_params_subset_and_unweighted_batches():

@@ -96,13 +96,16 @@ def count_terms(lm: _LossmathLoss, y: torch.Tensor) -> int:
     return int(y.shape[0])
 
 
-def weight_for(w: torch.Tensor | None, z: torch.Tensor, multinomial: bool) -> torch.Tensor | None:
+def weight_for(
+    w: torch.Tensor | None, z: torch.Tensor, multinomial: bool, where: str = "lossmath.curvature"
+) -> torch.Tensor | None:
     """Per-sample weights ``(N,)`` shaped to broadcast over one sample's loss terms."""
     if w is None:
         return None
     if w.shape[0] != z.shape[0]:
         raise ValueError(
-            f"sample_weight has {w.shape[0]} entries but the batch has {z.shape[0]} samples"
+            f"{where}: sample_weight has {w.shape[0]} entries but the batch has "
+            f"{z.shape[0]} samples (model outputs of shape {tuple(z.shape)})"
         )
     extra = z.ndim - (2 if multinomial else 1)
     return w.reshape(w.shape[0], *([1] * extra))

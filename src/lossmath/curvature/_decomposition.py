@@ -81,7 +81,7 @@ def hessian_decomposition(
         c = 1.0 / (z0.shape[0] if multinomial else z0.numel())
 
     def total(z):
-        weight = _data.weight_for(w, z, multinomial)
+        weight = _data.weight_for(w, z, multinomial, where)
         return c * lmt.loss(lm, z, y, weight=weight, reduction="sum", ignore_index=ignore_index)
 
     H = torch.func.hessian(lambda t: total(f(t)))(x)

@@ -48,7 +48,7 @@ class Hessian(CurvatureOperator):
                     self.loss,
                     lin.z,
                     y,
-                    weight=weight_for(w, lin.z, self.loss.n_outputs != 1),
+                    weight=weight_for(w, lin.z, self.loss.n_outputs != 1, self._where),
                     reduction="sum",
                     ignore_index=self.ignore_index,
                 )

@@ -37,6 +37,12 @@ class CurvatureOperator(LinearOperator):
         self._sizes = [p.numel() for p in self._tensors]
         self._tdtype = self._tensors[0].dtype
         self._device = self._tensors[0].device
+        if iter(data) is data:
+            # A generator or iterator would be empty on the second pass.
+            raise TypeError(
+                f"{where}: data must be re-iterable (a list, a DataLoader); got a one-shot "
+                f"{type(data).__name__}"
+            )
         self.data = data
         self.reduction = reduction
         # The data set's size, counted once (curvlinops does the same).

@@ -119,11 +119,14 @@ def _multinomial_rows(where: str, lm: Any, z: torch.Tensor, y: torch.Tensor, ign
     return a, torch.softmax(z, dim=1)
 
 
-def _per_sample_weight(w, z):
-    return torch.ones(z.shape[0], dtype=z.dtype, device=z.device) if w is None else w
+def _per_sample_weight(where, w, z):
+    if w is None:
+        return torch.ones(z.shape[0], dtype=z.dtype, device=z.device)
+    weight_for(w, z, True, where)  # the length check
+    return w
 
 
-def _score(lm, z, y, w, ignore_index, create_graph=False):
+def _score(where, lm, z, y, w, ignore_index, create_graph=False):
     """``∂(Σ wℓ)/∂z`` by lossmath's closed-form backward (and the graph, if asked)."""
     z_ = z.detach().requires_grad_(True)
     with torch.enable_grad():
@@ -131,7 +134,7 @@ def _score(lm, z, y, w, ignore_index, create_graph=False):
             lm,
             z_,
             y,
-            weight=weight_for(w, z_, lm.n_outputs != 1),
+            weight=weight_for(w, z_, lm.n_outputs != 1, where),
             reduction="sum",
             ignore_index=ignore_index,
         )
@@ -144,8 +147,8 @@ def hessian(where, lm, z, y, w, ignore_index) -> OutputCurvature:
     if lm.n_outputs != 1:
         a, p = _multinomial_rows(where, lm, z, y, ignore_index)
         lmt.loss(lm, z, y, reduction="sum", ignore_index=ignore_index)  # lossmath's checks
-        return Softmax(a.sum(1) * _per_sample_weight(w, z), p)
-    z_, g = _score(lm, z, y, w, ignore_index, create_graph=True)
+        return Softmax(a.sum(1) * _per_sample_weight(where, w, z), p)
+    z_, g = _score(where, lm, z, y, w, ignore_index, create_graph=True)
     if not g.requires_grad:  # a piecewise-linear loss: the second derivative is 0
         return Diagonal(torch.zeros_like(z))
     # The loss acts element-wise, so the derivative of Σg is the Hessian's diagonal.
@@ -158,14 +161,18 @@ def fisher(where, lm, z, y, w, ignore_index) -> OutputCurvature:
     if lm.n_outputs != 1:
         return hessian(where, lm, z, y, w, ignore_index)
     lmt.loss(lm, z, y, reduction="sum")  # lossmath's checks of the targets
-    sw = None if w is None else torch.broadcast_to(weight_for(w, z, False), z.shape).reshape(-1)
+    sw = (
+        None
+        if w is None
+        else torch.broadcast_to(weight_for(w, z, False, where), z.shape).reshape(-1)
+    )
     f = lm.fisher_diagonal(y.reshape(-1), z.detach().reshape(-1), sw)
     return Diagonal(torch.as_tensor(f, dtype=z.dtype, device=z.device).reshape(z.shape))
 
 
-def _row_weight(lm, z, y, w, ignore_index):
+def _row_weight(where, lm, z, y, w, ignore_index):
     """``sₙ`` (0 for an ignored multinomial row), broadcast over the sample's outputs."""
-    s = _per_sample_weight(w, z)
+    s = _per_sample_weight(where, w, z)
     if lm.n_outputs != 1 and y.shape != z.shape:
         s = torch.where(y.reshape(-1) == ignore_index, torch.zeros_like(s), s)
     return s.reshape(-1, *([1] * (z.ndim - 1)))
@@ -173,20 +180,20 @@ def _row_weight(lm, z, y, w, ignore_index):
 
 def sampled(where, lm, z, y, w, ignore_index, mc_samples, generator) -> OutputCurvature:
     """``Σₘ sₙ g̃ₘ g̃ₘᵀ / M``, ``g̃ₘ = ∂ℓ(ỹₘ, zₙ)/∂zₙ``, ``ỹₘ`` drawn by ``loss.sample``."""
-    s = _row_weight(lm, z, y, w, ignore_index)
+    s = _row_weight(where, lm, z, y, w, ignore_index)
     cols = []
     for _ in range(mc_samples):
         zs = z.detach() if lm.n_outputs != 1 else z.detach().reshape(-1)
         y_tilde = lm.sample(zs, generator)
         if lm.n_outputs == 1:
             y_tilde = y_tilde.reshape(z.shape)
-        _, g = _score(lm, z, y_tilde, None, ignore_index)
+        _, g = _score(where, lm, z, y_tilde, None, ignore_index)
         cols.append(g * torch.sqrt(s / mc_samples))
     return Factor(torch.stack(cols))
 
 
 def empirical(where, lm, z, y, w, ignore_index) -> OutputCurvature:
     """``sₙ gₙ gₙᵀ`` with ``gₙ = ∂ℓ(yₙ, zₙ)/∂zₙ`` at the data's own targets."""
-    _, g = _score(lm, z, y, None, ignore_index)
-    s = _per_sample_weight(w, z).reshape(-1, *([1] * (z.ndim - 1)))
+    _, g = _score(where, lm, z, y, None, ignore_index)
+    s = _per_sample_weight(where, w, z).reshape(-1, *([1] * (z.ndim - 1)))
     return Factor((g * torch.sqrt(s))[None])
