@@ -27,9 +27,9 @@ _SUBMODULES = (
     "penalties",
     "special",
 )
-#: Need an extra (``[torch]``, ``[jax]``): reachable as attributes, left out of
-#: ``__all__`` so that ``from lossmath import *`` imports neither framework.
-_FRAMEWORKS = ("torch", "jax")
+#: Need an extra (``[torch]``, ``[jax]``; ``curvature`` needs torch): reachable as
+#: attributes, left out of ``__all__`` so that ``from lossmath import *`` imports neither framework.
+_FRAMEWORKS = ("torch", "jax", "curvature")
 _FROM_LOSSES = ("Loss", "available", "get_loss")
 _FROM_LINEAR_MODEL = ("GLMClassifier", "GLMRegressor")
 
