@@ -81,3 +81,36 @@ def assert_within_ulps(actual, desired, nulp: float, err_msg: str = "") -> None:
             f"{nulp} ulps apart; worst {dist[i]:.3g} ulps at {i}: "
             f"{np.asarray(actual)[i]!r} vs {np.asarray(desired)[i]!r}"
         )
+
+
+def _compile_group(item) -> str | None:
+    """The loss class and float dtype a test is parametrised with, or ``None``.
+
+    Why: most of a cold run's time is numba compiling each loss's loops, once per
+    loss, method and dtype, in each process. Under ``pytest -n`` (``addopts``) the
+    tests of one loss and dtype go to one worker (``--dist loadgroup``), so a
+    loop is compiled by one worker and not by both.
+    """
+    from lossmath.losses import Loss, available, get_loss
+
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    loss, dtype = None, ""
+    for value in params.values():
+        if isinstance(value, Loss):
+            loss = type(value).__name__
+        elif isinstance(value, str) and value in available():
+            loss = type(get_loss(value)).__name__
+        elif isinstance(value, str) and value in ("float32", "float64"):
+            dtype = value
+        elif isinstance(value, type) and value in (np.float32, np.float64):
+            dtype = value.__name__
+        elif isinstance(value, np.dtype) and value.kind == "f":
+            dtype = value.name
+    return None if loss is None else f"{loss}-{dtype}" if dtype else loss
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        group = _compile_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
