@@ -405,7 +405,11 @@ def test_bad_scores_are_refused_naming_the_method(loss):
 
 
 @pytest.mark.parametrize(
-    "rng", ["7", 1.5, True, np.random.RandomState(0), np.random.default_rng], ids=repr
+    "rng",
+    ["7", 1.5, True, np.random.RandomState(0), np.random.default_rng],
+    # Not repr: the last two hold addresses, and every worker of pytest -n must
+    # collect the same ids.
+    ids=["str", "float", "bool", "RandomState", "default_rng-function"],
 )
 def test_bad_random_sources_are_refused(rng):
     with pytest.raises(
