@@ -30,6 +30,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from lossmath._array import get_namespace, numpy_errstate
@@ -86,8 +87,7 @@ def repair(loss: Any, names: tuple, y: Any, z: Any, w: Any, v: Any, results: tup
             fixed = np.array(_numpy(r))
             _mend(loss, name, y, z, w, v, fixed)
             xp = get_namespace(r)
-            device = getattr(r, "device", None)
-            mended[k] = xp.asarray(fixed, dtype=r.dtype, device=device)
+            mended[k] = xp.asarray(fixed, dtype=r.dtype, device=array_api_compat.device(r))
     return tuple(mended)
 
 
