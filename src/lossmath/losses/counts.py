@@ -34,10 +34,10 @@ def _log_max(xp, z) -> float:
 
 
 _LN2 = math.log(2.0)
-#: ln 2 = _LN2_HI + _LN2_LO, the high part with 16 bits: exact times any k < 2⁷
+#: ln 2 = _LN2_HI + _LN2_LO to 1e-22, the high part of 16 bits: exact times any k < 2⁷
 #: in float32 and < 2³⁶ in float64 (Cody and Waite).
 _LN2_HI = 0.693145751953125
-_LN2_LO = 1.428606765330187045e-06
+_LN2_LO = 1.4286068203094173e-06
 
 
 def _product_parts(xp, a: float, z):
