@@ -281,3 +281,285 @@ def test_changed_kernels_agree_compiled_and_as_numpy(monkeypatch, loss, dtype):
         np.testing.assert_array_equal(np.isinf(a), np.isinf(b), err_msg=m)
         np.testing.assert_array_equal(a == 0, b == 0, err_msg=m)
         np.testing.assert_allclose(a, b, rtol=8 * np.finfo(dtype).eps, atol=0, err_msg=m)
+
+
+# ------------------------------------------- results that overflow on the way (issue 14)
+
+_TOP = float(np.finfo(np.float64).max)
+
+
+def _route(monkeypatch, route):
+    """Send the next calls down ``route``: one compiled block (the default for small
+    inputs), compiled blocks on threads, the NumPy kernel whole or in blocks."""
+    from lossmath.engine import compiled as _jit
+    from lossmath.engine import threads
+
+    if route == "compiled blocks":
+        monkeypatch.setattr(threads, "JIT_BLOCK_ELEMENTS", 7)
+    elif route in ("numpy", "numpy blocks"):
+        monkeypatch.setattr(_jit, "available", lambda: False)
+        if route == "numpy blocks":
+            monkeypatch.setattr(threads, "MIN_ELEMENTS", 1)
+            monkeypatch.setattr(threads, "BLOCK_ELEMENTS", 7)
+
+
+def _exact_results(loss, method, y, z, w, v):
+    """The exact weighted entries of ``method`` (mpmath), element by element."""
+    import mpmath
+
+    from lossmath.checking import REFERENCE_DPS, evaluate
+
+    out = []
+    with mpmath.workdps(REFERENCE_DPS):
+        for i in range(z.shape[0]):
+            ex = evaluate(loss, y[i], z[i])
+            s = mpmath.mpf(1) if w is None else mpmath.mpf(float(w[i]))
+            multi = z.ndim == 2
+            if method == "value":
+                out.append(ex.value * s)
+            elif method == "gradient":
+                out.append([g * s for g in ex.gradient] if multi else ex.gradient * s)
+            elif method == "hessian_diagonal":
+                k = z.shape[-1]
+                out.append([ex.hessian[j][j] * s for j in range(k)] if multi else ex.hessian * s)
+            elif method == "sqrt_hessian":
+                out.append(mpmath.sqrt(ex.hessian * s))
+            elif method == "hessian_vector_product":
+                if multi:
+                    row = [
+                        mpmath.fsum(h * mpmath.mpf(float(x)) for h, x in zip(hr, v[i], strict=True))
+                        for hr in ex.hessian
+                    ]
+                    out.append([r * s for r in row])
+                else:
+                    out.append(ex.hessian * mpmath.mpf(float(v[i])) * s)
+    return out
+
+
+def _assert_within_ulps(got, exact, dtype, ulps=4.0):
+    """Each entry within ``ulps`` of the exact one, or the exact one's signed infinity."""
+    import mpmath
+
+    from lossmath.checking import ulp_error
+
+    got = np.asarray(got, dtype=np.float64).ravel()
+    flat = []
+    for e in exact:
+        flat.extend(e if isinstance(e, list) else [e])
+    top = mpmath.mpf(float(np.finfo(dtype).max))
+    for g, e in zip(got, flat, strict=True):
+        assert not np.isnan(g)
+        if abs(e) > top:
+            assert g == (np.inf if e > 0 else -np.inf), (g, mpmath.nstr(e, 8))
+        else:
+            err = float(ulp_error([g], [e], dtype)[0])
+            assert err <= ulps, (g, mpmath.nstr(e, 17), err)
+
+
+#: (loss, method, y, z, sample_weight, v): a per-sample result beyond the float range
+#: that its weight < 1 brings back into it.
+_WEIGHTED = [
+    (get_loss("poisson"), "value", [1.3], [-1.79e308], [5e-324], None),
+    (get_loss("huber", delta=1e8), "value", [-1e308], [1e308], [1e-30], None),
+    (get_loss("gamma"), "hessian_vector_product", [1.0], [-800.0], [5e-324], [1.0]),
+    (get_loss("gamma"), "gradient", [1.0], [-800.0], [1e-300], None),
+    (get_loss("poisson"), "hessian_diagonal", [0.0], [1000.0], [1e-300], None),
+    (get_loss("poisson"), "sqrt_hessian", [1.0], [2048.0], [5e-324], None),
+    (get_loss("squared_error"), "value", [-1e200], [1e200], [1e-300], None),
+    (get_loss("exponential"), "value", [1.0], [-720.0], [0.5], None),
+    (get_loss("multinomial"), "value", [1], [[1e308, -1e308]], [0.25], None),
+]
+
+
+@pytest.mark.parametrize("route", ["compiled", "compiled blocks", "numpy", "numpy blocks"])
+@pytest.mark.parametrize(
+    ("loss", "method", "y", "z", "w", "v"),
+    _WEIGHTED,
+    ids=[f"{case[0]!r}.{case[1]}" for case in _WEIGHTED],
+)
+def test_a_weight_below_one_brings_an_overflowed_result_back(
+    monkeypatch, route, loss, method, y, z, w, v
+):
+    """sᵢ rᵢ is finite (within a few ulps of the exact product) where rᵢ alone
+    overflows, by every route; the samples beside it keep their bits."""
+    n = 20  # several compiled blocks of 7 elements, with ordinary samples between
+    y = np.array(y * n)
+    z = np.array(z * n, dtype=np.float64)
+    w = np.array(w * n)
+    w[::2] = 0.5  # ordinary weights on the same samples: a mixed block
+    args = (y, z, np.array(v * n)) if v is not None else (y, z)
+    before = getattr(loss, method)(*args, sample_weight=np.ones(n))
+    _route(monkeypatch, route)
+    kwargs = {"n_threads": 2} if route.endswith("blocks") else {}
+    got = getattr(loss, method)(*args, sample_weight=w, **kwargs)
+    vv = None if v is None else args[2]
+    _assert_within_ulps(got, _exact_results(loss, method, y, z, w, vv), np.float64)
+    assert before.shape == got.shape
+
+
+@pytest.mark.parametrize("route", ["compiled", "numpy"])
+def test_weighted_overflow_in_float32_results(monkeypatch, route):
+    """float32 input, evaluated in float64: the rescued entry rounds to float32 once."""
+    loss = get_loss("poisson")
+    y = np.array([1.0, 1.0], np.float32)
+    z = np.array([-3e38, 88.0], np.float32)
+    w = np.array([1e-30, 0.5], np.float32)
+    _route(monkeypatch, route)
+    got = loss.value(y, z, w)
+    assert got.dtype == np.float32
+    _assert_within_ulps(got, _exact_results(loss, "value", y, z, w, None), np.float32, 1.0)
+
+
+def test_weighted_overflow_in_torch_float32():
+    torch = pytest.importorskip("torch")
+    loss = get_loss("poisson")
+    y = torch.tensor([1.3, 2.0], dtype=torch.float32)
+    z = torch.tensor([-3e38, 100.0], dtype=torch.float32)
+    w = torch.tensor([1e-30, 1e-10], dtype=torch.float32)
+    got = loss.value(y, z, w)
+    assert isinstance(got, torch.Tensor)
+    assert got.dtype == torch.float32
+    exact = _exact_results(loss, "value", y.numpy(), z.numpy(), w.numpy(), None)
+    _assert_within_ulps(got.numpy(), exact, np.float32, 1.0)
+
+
+def test_a_mean_of_terms_overflowing_before_their_share_is_finite():
+    """``__call__``: ``Σ ℓᵢ / n`` is finite where one ``ℓᵢ`` overflows by less than ``n``."""
+    loss = get_loss("poisson")
+    y, z = np.array([1.3, 1.0]), np.array([710.0, 0.0])
+    import mpmath
+
+    from lossmath.checking import evaluate
+
+    with mpmath.workdps(50):
+        exact = (evaluate(loss, 1.3, 710.0).value + evaluate(loss, 1.0, 0.0).value) / 2
+    _assert_within_ulps([float(loss(y, z))], [exact], np.float64)
+    w = np.array([1e-300, 1e-300])  # the weights' sum and the terms both small
+    _assert_within_ulps([float(loss(y, z, w))], [exact], np.float64)
+
+
+@pytest.mark.parametrize("route", ["compiled", "numpy"])
+def test_poisson_value_where_its_terms_overflow(monkeypatch, route):
+    """``eᶻ − yz`` with a term beyond the float range: ±inf where the difference
+    overflows (no NaN from inf − inf), finite where it does not."""
+    loss = get_loss("poisson")
+    y = np.array([1.2e295, 9e307, 2.5524e305 * 1.001, 1e305, 1e-300, 0.0])
+    z = np.array([4.8e16, 710.0, 705.0, 709.9, 1000.0, 709.9])
+    _route(monkeypatch, route)
+    got = loss.value(y, z)
+    assert np.isinf(got[:2]).all()
+    assert np.isfinite(got[2:4]).all()
+    _assert_within_ulps(got, _exact_results(loss, "value", y, z, None, None), np.float64)
+
+
+@pytest.mark.parametrize("route", ["compiled", "compiled blocks", "numpy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hessian_vector_product_with_v_zero_where_the_hessian_overflows(monkeypatch, route, dtype):
+    loss = get_loss("poisson")
+    n = 20
+    y = np.full(n, 700.0, dtype)
+    z = np.full(n, 65504.0, dtype)
+    v = np.zeros(n, dtype)
+    v[1::2] = 1.0
+    _route(monkeypatch, route)
+    got = loss.hessian_vector_product(y, z, v, n_threads=2)
+    np.testing.assert_array_equal(got[::2], 0.0)
+    np.testing.assert_array_equal(got[1::2], np.inf)
+
+
+@pytest.mark.parametrize("route", ["compiled", "numpy"])
+@pytest.mark.parametrize("method", ["value", "gradient", "hessian_diagonal"])
+def test_tweedie_where_its_factor_overflows_but_the_product_does_not(monkeypatch, route, method):
+    """``y e^{(1−p)z}`` with ``e^{(1−p)z}`` beyond the range and ``y`` tiny."""
+    loss = get_loss("tweedie", power=1.2)
+    y = np.array([5e-324, 1e-300, 2.0, 0.0])
+    z = np.array([-4097.0, -4000.0, -10.0, -4097.0])
+    _route(monkeypatch, route)
+    got = getattr(loss, method)(y, z)
+    assert np.isfinite(got[:3]).all()
+    _assert_within_ulps(got, _exact_results(loss, method, y, z, None, None), np.float64)
+
+
+@pytest.mark.parametrize("route", ["compiled", "numpy"])
+def test_tweedie_hessian_terms_scaled_below_one_before_they_overflow(monkeypatch, route):
+    """(p − 1) y e^{(1−p)z} and (2 − p) e^{(2−p)z}: finite where H is, with y e^{(1−p)z}
+    (or e^{(2−p)z}) alone beyond the range."""
+    cases = [
+        (get_loss("tweedie", power=1.0 + 1e-9), [_TOP], [-1e10]),
+        (get_loss("tweedie", power=1.99), [1.0], [70990.0]),
+    ]
+    _route(monkeypatch, route)
+    for loss, y, z in cases:
+        y, z = np.array(y), np.array(z)
+        got = loss.hessian_diagonal(y, z)
+        _assert_within_ulps(
+            got, _exact_results(loss, "hessian_diagonal", y, z, None, None), np.float64
+        )
+
+
+@pytest.mark.parametrize("route", ["compiled", "compiled blocks", "numpy"])
+def test_multinomial_hessian_vector_product_at_the_float_range_edge(monkeypatch, route):
+    """Rows whose terms (Σⱼ eⱼ vⱼ, S₋ₖ vₖ − …) overflow though H v does not."""
+    loss = get_loss("multinomial")
+    z = np.array([[_TOP, -_TOP, 0.0], [0.0, 0.0, 0.0], [0.0, -700.0, 0.0], [1.0, 2.0, 3.0]])
+    v = np.array([[_TOP, -_TOP, 0.0], [_TOP, _TOP, _TOP], [_TOP, -_TOP, 1.0], [1.0, -1.0, 2.0]])
+    y = np.array([0, 1, 2, 1])
+    _route(monkeypatch, route)
+    got = loss.hessian_vector_product(y, z, v, n_threads=2)
+    assert np.isfinite(got).all()
+    exact = _exact_results(loss, "hessian_vector_product", y, z, None, v)
+    import mpmath
+
+    for g, e in zip(got.tolist(), exact, strict=True):
+        for gk, ek in zip(g, e, strict=True):
+            # Terms of |v| ≈ 1.8e308 cancel: the unit is the largest term, ā p |v|.
+            assert abs(mpmath.mpf(gk) - ek) <= 8 * 2.0**-52 * 2 * _TOP or ek == 0
+
+
+def test_multinomial_value_with_smoothing_where_the_logit_gap_overflows():
+    loss = get_loss("multinomial", label_smoothing=0.1)
+    y, z = np.array([0]), np.array([[_TOP, -_TOP]])
+    got = loss.value(y, z)
+    _assert_within_ulps(got, _exact_results(loss, "value", y, z, None, None), np.float64)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+@pytest.mark.parametrize("temperature", [2.0**100, 3e38, 3.5e38, 1e300])
+def test_smooth_max_of_float32_with_a_huge_temperature(backend, temperature):
+    """float32 with a temperature above 2¹⁰⁰ (JAX without x64 cannot widen it to
+    float64): no NaN, and the float64 result rounded to float32."""
+    from lossmath import special
+
+    convert = np.asarray
+    if backend == "jax":
+        convert = pytest.importorskip("jax.numpy").asarray
+    for row in ([1.0, 2.0], [0.0, 0.0], [-3e38, 3e38], [-3.4e38, -3.4e38, 0.0], [5.0]):
+        x = np.array(row, np.float32)
+        with np.errstate(over="ignore"):  # a result beyond float32: inf
+            expected = np.float32(special.smooth_max(x.astype(np.float64), temperature=temperature))
+            got = np.float32(special.smooth_max(convert(x), temperature=temperature))
+        assert not np.isnan(got), row
+        if np.isinf(expected):
+            assert got == expected, row
+        else:
+            np.testing.assert_allclose(got, expected, rtol=4 * 2.0**-23, err_msg=str(row))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sqrt_hessian_where_the_hessian_overflows_but_its_root_does_not(weighted):
+    """``√H`` from ``H`` that overflows the dtype (float16 from ``e^{11}`` on; float64
+    from ``e^{709.8}``): finite within a few ulps where the root is representable."""
+    loss = get_loss("exponential")
+    for dtype, y, z in [
+        (np.float16, [1.0, 0.0, 1.0], [-17.0, -65504.0, 1.0]),
+        (np.float64, [1.0, 0.0, 1.0], [-1000.0, 1e308, 2.0]),
+    ]:
+        y, z = np.array(y, dtype), np.array(z, dtype)
+        w = (
+            np.array([0.5, 1e-300 if dtype == np.float64 else 1e-4, 2.0], dtype)
+            if weighted
+            else None
+        )
+        got = loss.sqrt_hessian(y, z, w)
+        assert got.dtype == dtype
+        _assert_within_ulps(got, _exact_results(loss, "sqrt_hessian", y, z, w, None), dtype, 1.0)

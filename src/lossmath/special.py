@@ -327,6 +327,11 @@ def smooth_max(x: Any, temperature: float = 1.0, axis: int | None = -1) -> Any:
             # JAX without x64 keeps float32 and says so; the guards below still hold.
             warnings.simplefilter("ignore", UserWarning)
             x = xp.astype(x, xp.float64)
+    if x.dtype != xp.float64 and temperature > _HUGE_T:
+        # float16/32 that could not be widened (JAX without x64): see _smooth_max_huge_t.
+        with numpy_errstate():
+            out = _smooth_max_huge_t(xp, x, temperature, axis)
+        return _squeeze(xp, out, axis)
     with numpy_errstate():
         s = _exp_sum(xp, x, axis, temperature)
         t = xp.zeros_like(s.m) + temperature
@@ -341,6 +346,53 @@ def smooth_max(x: Any, temperature: float = 1.0, axis: int | None = -1) -> Any:
         if out.dtype != dtype:
             out = xp.astype(out, dtype)  # may overflow to inf, as the exact result does
     return _squeeze(xp, out, axis)
+
+
+#: Above this temperature a narrow dtype's ``x / T`` is taken at a scale (below).
+_HUGE_T = 2.0**100
+#: The step of those scalings: a power of two that float32 holds as a normal number.
+_STEP = 2.0**-100
+
+
+def _scale_down(a: Any, j: int) -> Any:
+    """``a · 2⁻ʲ`` in ``a``'s dtype, by steps that are normal numbers of it
+    (``2⁻ʲ`` itself may not be one; an underflow to 0 is what the product does)."""
+    while j >= 100:
+        a, j = a * _STEP, j - 100
+    return a * 2.0**-j
+
+
+def _scale_up(a: Any, j: int) -> Any:
+    """``a · 2ʲ`` in ``a``'s dtype (±inf where it overflows), as :func:`_scale_down`."""
+    while j >= 100:
+        a, j = a * 2.0**100, j - 100
+    return a * 2.0**j
+
+
+def _smooth_max_huge_t(xp: Any, x: Any, temperature: float, axis: Any) -> Any:
+    """:func:`smooth_max` for ``T > 2¹⁰⁰`` in float32 (or float16), keeping its axis.
+
+    There ``1/T`` is subnormal or zero, and XLA (JAX on CPU) divides by multiplying
+    with the reciprocal, flushed to 0 (every ``x/T`` came out 0); ``T`` may even lie
+    beyond the dtype's range. So ``x − m`` and ``T`` are both taken at the scale
+    ``2⁻ʲ`` with ``T 2⁻ʲ < 2¹⁰⁰`` (exact powers of 2; ``x − m`` halved first, so it
+    cannot overflow), and ``m + T log1p(R)`` is formed at that scale and scaled back.
+    Digits lost to underflow there are below ``T 2⁻¹²⁶`` of a result ``≥ T log 2``
+    wherever ``R ≠ 0``.
+    """
+    j = max(0, math.frexp(temperature)[1] - 100)
+    t_scaled = math.ldexp(temperature, -j)  # exact, < 2¹⁰⁰: a normal float32
+    m = xp.max(x, axis=axis, keepdims=True)
+    is_max = x == m
+    half_gap = _scale_down(0.5 * x - 0.5 * m, j)  # (x − m) 2⁻ʲ / 2, ≤ 0
+    t = xp.zeros_like(m) + 0.5 * t_scaled
+    e = xp.exp(half_gap / t)
+    n_max = xp.sum(xp.astype(is_max, x.dtype), axis=axis, keepdims=True)
+    rest = xp.sum(xp.where(is_max, 0.0, e), axis=axis, keepdims=True) + (n_max - 1.0)
+    log_rest = xp.log1p(rest)
+    out = _scale_up(_scale_down(m, j) + (2.0 * t) * log_rest, j)
+    # A single maximum and nothing else (rest = 0) is m itself, whatever T.
+    return xp.where(rest == 0.0, m, out)
 
 
 def sigmoid(x: Any) -> Any:

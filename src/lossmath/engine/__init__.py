@@ -11,7 +11,10 @@ arguments to :func:`lossmath.engine.routes.evaluate`:
    loop on threads, the NumPy kernel in blocks, or the plain kernel;
 4. :mod:`~lossmath.engine.runners` — one runner per route, on the thread pool of
    :mod:`~lossmath.engine.threads` and the compiled loops of
-   :mod:`lossmath.engine.compiled`.
+   :mod:`lossmath.engine.compiled`;
+5. :mod:`~lossmath.engine.overflow` — the rare entries that overflowed on the way
+   though the result is representable (a weight below 1 applied too late, the
+   terms of ``H v``), recomputed; only where a result is already ±inf or NaN.
 
 The engine imports no loss: it works on the loss object it is handed, through
 the contract's private hooks (``_kernel``, ``_validate_y``, ``_check_z_shape``,

@@ -115,15 +115,14 @@ def weighted_mean(loss: Any, y: Any, z: Any, w: Any, check_input: bool, n_thread
 def _mean_without_overflow(loss, xp, y, z, w, values, n_threads):
     """The mean as ``Σ ℓᵢ pᵢ`` with weights ``pᵢ ≤ 1`` summing to 1 (see :func:`weighted_mean`)."""
     if w is not None:
-        values = routes.evaluate(loss, _VALUE, "__call__", y, z, None, None, False, n_threads, None)
-        values = values[0]
         scaled = w / xp.max(w)  # ≤ 1: their sum does not overflow
         p = scaled / xp.sum(scaled)
     else:
         p = xp.full_like(values, 1.0 / values.shape[0])
-    terms = values * p
-    terms = xp.where(p == 0, xp.zeros_like(terms), terms)  # weight 0: exactly 0
-    return xp.sum(terms)
+    # The terms ℓᵢ pᵢ as weighted values: finite wherever they are representable,
+    # also where ℓᵢ alone overflows (engine.overflow); weight 0 gives exactly 0.
+    terms = routes.evaluate(loss, _VALUE, "__call__", y, z, p, None, False, n_threads, None)
+    return xp.sum(terms[0])
 
 
 def blockwise(func: Any, z: Any, n_threads: Any = None, owner: str = "") -> Any:

@@ -21,7 +21,7 @@ import numpy as np
 
 from lossmath._array import numpy_errstate
 from lossmath._validation import check_out
-from lossmath.engine import batch, threads
+from lossmath.engine import batch, overflow, threads
 from lossmath.engine import compiled as compiled_layer
 
 __all__ = ["compiled", "compiled_loop", "failed_to_compile", "numpy_blocks", "one_block", "plain"]
@@ -154,11 +154,13 @@ def one_block(loss, request, mode, y, z, w, v, check_input, out):
         batch.validate(loss, y, z, w, check_input, None, multi)
         raise ValueError(f"{loss.name}: invalid input")
     try:
-        loop(params, y, z, w, v, *[None if s is None else bufs[s] for s in slots])
+        flagged = loop(params, y, z, w, v, *[None if s is None else bufs[s] for s in slots])
     except Exception as error:
         if not failed_to_compile(loss, mode, error):
             raise
         return None
+    if flagged:  # a weighted result or H v not finite (overflow.repair)
+        overflow.repair(loss, names, y, z, w, v, bufs)
     return tuple(bufs)
 
 
@@ -199,6 +201,7 @@ def compiled(loss, xp, loop, mode, names, arrays, check_input, n_threads, out):
     elif not multi and streaming.worthwhile(bufs) and not loops.bound_by_arithmetic(type(loss)):
         loop = loops.compiled_loop(loss, mode, labels, store="stream")
     raw = batch.read_as_they_are(loss, y, z, w, v)
+    overflowed = []  # True from each block that wrote a weighted result or H v not finite
 
     def block(yb, zb, wb, vb, outs):
         if not raw:
@@ -215,7 +218,8 @@ def compiled(loss, xp, loop, mode, names, arrays, check_input, n_threads, out):
         # (measured: logistic on a strided z 4-6x slower). Strided outputs are
         # written by the loop chunk by chunk (store="strided"). The softmax's
         # row loop reads and writes rows as flat runs.
-        loop(params, _contiguous(yb), _contiguous(zb), _contiguous(wb), _contiguous(vb), *outs)
+        if loop(params, _contiguous(yb), _contiguous(zb), _contiguous(wb), _contiguous(vb), *outs):
+            overflowed.append(True)
 
     if n <= threads.block_rows(z, threads.JIT_BLOCK_ELEMENTS):
         block(y, z, w, v, outs)  # one block, in this thread: no slicing
@@ -229,18 +233,24 @@ def compiled(loss, xp, loop, mode, names, arrays, check_input, n_threads, out):
 
         work(0)
         threads.run_blocks(lambda i: work(i + 1), -(-n // rows) - 1, n_threads)
+    if overflowed:
+        overflow.repair(loss, names, y, z, w, v, bufs)
     return bufs
 
 
 def _block(loss, xp, request, y, z, w, v, check_input):
     """Validated, weighted results of ``request`` on one block, in the computation
     dtype, and the result dtype they are to be rounded to."""
+    given = y  # labels or rows as given: what the exact reference takes
     xp, y, z, w, dtype = batch.validate(loss, y, z, w, check_input, xp)
     if v is not None:
         v = batch.vector(loss.name, xp, v, z, check_input)
     with numpy_errstate():
         results = request.compute(loss, xp, y, z, v)
-    return tuple(batch.apply_weight(xp, w, r) for r in results), dtype
+    results = tuple(batch.apply_weight(xp, w, r) for r in results)
+    if w is not None or request.kind == "hvp":
+        results = overflow.repair(loss, request.names, given, z, w, v, results)
+    return results, dtype
 
 
 def numpy_blocks(loss, xp, request, arrays, check_input, n_threads, out, rows):

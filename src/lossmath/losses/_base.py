@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 from lossmath._array import get_namespace, numpy_errstate
 from lossmath._validation import Interval, check_finite, to_float
-from lossmath.engine import batch, methods
+from lossmath.engine import batch, methods, overflow
 from lossmath.engine.methods import MethodSpec, public_method
 from lossmath.engine.requests import Request
 from lossmath.losses._capabilities import LossCapabilities
@@ -208,8 +208,12 @@ class Loss(Sampling, LossCapabilities, ABC):
         return type(self)._fisher is Loss._fisher or self.canonical_link
 
     def _hvp(self, xp: Any, y: Any, z: Any, v: Any) -> Any:
-        """Unweighted ``H v`` per sample; the Hessian is diagonal for scalar losses."""
-        return self._kernel(xp, y, z, False, False, True)[2] * v
+        """Unweighted ``H v`` per sample; the Hessian is diagonal for scalar losses.
+
+        ``v = 0`` gives 0, also where ``H`` overflows (``inf · 0`` would be NaN).
+        """
+        hv = self._kernel(xp, y, z, False, False, True)[2] * v
+        return xp.where((v == 0) & xp.isnan(hv), xp.zeros_like(hv), hv)
 
     @abstractmethod
     def _validate_y(
@@ -289,14 +293,17 @@ class Loss(Sampling, LossCapabilities, ABC):
         self._require_psd()
         y, z, sample_weight, _ = batch.arrays(self.name, "sqrt_hessian", y, z, sample_weight, None)
         root = self._root_hessian(y, z, check_input, n_threads)
-        if sample_weight is None:
-            return root
-        xp = get_namespace(root)
-        # √sᵢ · √H rather than √(sᵢ H): finite wherever the result is, though sᵢ H
-        # may overflow; a sample of weight 0 gives exactly 0.
-        w = batch.weights(self.name, xp, sample_weight, root.shape[0], root.dtype, check_input)
-        with numpy_errstate():
-            return xp.where(w == 0, xp.zeros_like(root), root * xp.sqrt(w))
+        w = None
+        if sample_weight is not None:
+            xp = get_namespace(root)
+            # √sᵢ · √H rather than √(sᵢ H): finite wherever the result is, though sᵢ H
+            # may overflow; a sample of weight 0 gives exactly 0.
+            w = batch.weights(self.name, xp, sample_weight, root.shape[0], root.dtype, check_input)
+            with numpy_errstate():
+                root = xp.where(w == 0, xp.zeros_like(root), root * xp.sqrt(w))
+        # √H is inf where H overflows, though √H (or √(sᵢ H)) may be finite
+        # (engine.overflow recomputes those entries).
+        return overflow.repair(self, ("sqrt_hessian",), y, z, w, None, (root,))[0]
 
     def _root_hessian(self, y: Any, z: Any, check_input: bool, n_threads: Any) -> Any:
         """Unweighted ``√H`` per sample (a loss with a form that overflows later

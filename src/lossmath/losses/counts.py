@@ -27,19 +27,65 @@ from lossmath.losses._sampling import checked_mean
 __all__ = ["Gamma", "Poisson", "Tweedie"]
 
 
-def _exp_of_product(xp, a: float, z):
-    """``exp(a z)`` to a few ulps, ``a`` a Python float, ``z`` an array."""
+def _log_max(xp, z) -> float:
+    """``log`` of the largest finite number of ``z``'s dtype (709.78 for float64):
+    ``e^x`` overflows beyond. The largest is ``2^{e_max+1}(1 − ε/2)`` and the
+    smallest normal ``2^{1−e_max}``, so it is ``2 log 2 − log(tiny)`` to rounding."""
+    return 2.0 * _LN2 - math.log(tiny(xp, z))
+
+
+_LN2 = math.log(2.0)
+#: ln 2 = _LN2_HI + _LN2_LO to 1e-22, the high part of 16 bits: exact times any k < 2⁷
+#: in float32 and < 2³⁶ in float64 (Cody and Waite).
+_LN2_HI = 0.693145751953125
+_LN2_LO = 1.4286068203094173e-06
+
+
+def _product_parts(xp, a: float, z):
+    """``(prod, err)`` with ``prod + err = a z`` (Dekker's TwoProduct, ``a`` a Python
+    float carried in two parts where the dtype does not hold it)."""
     a_hi = float_like(xp, a, z)
     # In float32, ``a`` itself does not fit: carry its rounding error along.
     a_lo = float_like(xp, a - float(a_hi), z)
     prod, err = two_prod(xp.full_like(z, float(a_hi)), z, precision(xp, z))
-    err = err + a_lo * z
+    return prod, err + a_lo * z
+
+
+def _exp_with_error(xp, prod, err):
+    """``e^{prod + err}`` for a remainder ``|err| ≪ 1``."""
     # |err| ≤ 2⁻⁵³ |a z| < 1e-13 wherever exp(a z) is a finite non-zero number. Beyond,
     # err (exact, or NaN where the split overflows) is dropped: exp is 0 or inf there,
     # and a factor 1 + err ≤ 0 would turn inf into −inf.
     err = xp.where(xp.abs(err) < 1.0, err, xp.zeros_like(err))
     # e (1 + err), not e + e err: keeps inf (and 0) where exp over- (under-)flows.
     return xp.exp(prod) * (1 + err)
+
+
+def _exp_of_product(xp, a: float, z):
+    """``exp(a z)`` to a few ulps, ``a`` a Python float, ``z`` an array."""
+    prod, err = _product_parts(xp, a, z)
+    return _exp_with_error(xp, prod, err)
+
+
+def _exp_of_product_halved(xp, a: float, z):
+    """``(e, big)``: ``e = exp(a z)`` as :func:`_exp_of_product` where it is finite;
+    where ``a z`` exceeds the dtype's :func:`_log_max` (``big``), ``e = exp(a z / 2)``
+    instead, finite up to twice that, for :func:`_times_exp` to multiply by a small
+    factor before the second half (one ``exp`` either way)."""
+    prod, err = _product_parts(xp, a, z)
+    big = prod > _log_max(xp, z)
+    # Halving is exact (prod ≥ 709 is far from the subnormals).
+    prod = xp.where(big, 0.5 * prod, prod)
+    err = xp.where(big, 0.5 * err, err)
+    return _exp_with_error(xp, prod, err), big
+
+
+def _times_exp(xp, u, e, big):
+    """``u · exp(a z)`` from :func:`_exp_of_product_halved`'s ``(e, big)``: ``(u e) e``
+    where halved, finite wherever the product is (``u = 5e-324``, ``a z = 1400``),
+    though ``exp(a z)`` alone overflows."""
+    ue = u * e
+    return xp.where(big, ue * e, ue)
 
 
 class _LogLinkLoss(ScalarLoss):
@@ -101,8 +147,25 @@ class Poisson(_LogLinkLoss):
         return rng.poisson(checked_mean(self, rng, z, rng.xp.exp(z)))
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
-        e = xp.exp(z)
-        v = e - y * z if value else None
+        # Beyond the dtype's log-max eᶻ overflows. There the one exp takes
+        # a = z/2 − (k/2) ln2_hi instead (t = 2^{−k} the smallest normal; exact, by
+        # Sterbenz, up to z ≈ 2 log-max), so that (e^a K)² = eᶻ t: ℓ's terms at a
+        # scale where they are finite.
+        big = z > _log_max(xp, z)
+        t = tiny(xp, z)
+        c = -0.5 * math.log2(t) * _LN2_HI
+        h = xp.exp(xp.where(big, 0.5 * z - c, z))
+        e = xp.where(big, math.inf, h)  # eᶻ
+        v = None
+        if value:
+            v = e - y * z
+            # Where a term overflows (inf − inf is NaN; eᶻ just past the top less a
+            # finite yz may be finite): the difference at scale t (normal factors,
+            # which flush-to-zero backends such as XLA keep), then scaled back; ±inf
+            # only where ℓ overflows.
+            k = math.exp(0.5 * math.log2(t) * _LN2_LO)  # e^{−(k/2) ln2_lo}
+            e_t = xp.where(big, (h * k) * (h * k), e * t)
+            v = xp.where(xp.isfinite(v), v, (e_t - y * (z * t)) / t)
         g = e - y if gradient else None
         return v, g, (e if hessian else None)
 
@@ -219,20 +282,31 @@ class Tweedie(_LogLinkLoss):
 
     def _kernel(self, xp, y, z, value, gradient, hessian):
         p = self.power
-        # 1 − p and 2 − p are exact for p in (1, 2) (Sterbenz).
-        e1 = _exp_of_product(xp, 1 - p, z)
-        e2 = _exp_of_product(xp, 2 - p, z)
+        # 1 − p and 2 − p are exact for p in (1, 2) (Sterbenz). Where a factor
+        # e^{a z} overflows, it is kept as its half (_exp_of_product_halved): a small
+        # y (or 2 − p) multiplies it before the second half, so y e^{(1−p)z} is
+        # finite wherever it is representable (y = 5e-324 at z = −4097).
+        e1, big1 = _exp_of_product_halved(xp, 1 - p, z)
+        e2, big2 = _exp_of_product_halved(xp, 2 - p, z)
         # y = 0 adds nothing, also where e^{(1−p)z} overflows (0 · ∞).
-        ye1 = xp.where(y > 0, y * e1, xp.zeros_like(e1))
-        v = e2 / (2 - p) + ye1 / (p - 1) if value else None
+        ye1 = xp.where(y > 0, _times_exp(xp, y, e1, big1), xp.zeros_like(e1))
+        ex2 = _times_exp(xp, 1.0, e2, big2)  # e^{(2−p)z}: inf where big2
+        v = ex2 / (2 - p) + ye1 / (p - 1) if value else None
         g = None
         if gradient:
             # e^{(1−p)z} (eᶻ − y): near eᶻ = y the subtraction is exact (Sterbenz),
             # leaving only the rounding of eᶻ; e2 − y e1 would add those of both terms.
+            # (Where eᶻ is normal, (1 − p) z < −log(tiny): e1 is never halved there.)
             ez = xp.exp(z)
             normal = xp.isfinite(ez) & (ez >= tiny(xp, z))
-            g = xp.where(normal, e1 * (ez - y), e2 - ye1)
-        h = (2 - p) * e2 + (p - 1) * ye1 if hessian else None
+            g = xp.where(normal, e1 * (ez - y), ex2 - ye1)
+        h = None
+        if hessian:
+            # (2 − p) and (p − 1) < 1 scale a term that may overflow on its own: the
+            # product taken in the order that stays finite where H is.
+            h2 = _times_exp(xp, 2 - p, e2, big2)
+            h1 = xp.where(xp.isfinite(ye1), (p - 1) * ye1, _times_exp(xp, (p - 1) * y, e1, big1))
+            h = h2 + h1
         return v, g, h
 
     def _fisher(self, xp, y, z):

@@ -92,7 +92,12 @@ def _class_terms(xp, a, z, e, s_minus, s, abar, m, log1p_rest, value, gradient, 
     v = None
     if value:
         # A class of target weight 0 adds 0, also where its gap m − z overflows.
-        v = xp.where(a != 0, a * ((m - z) + log1p_rest), a)
+        v = a * ((m - z) + log1p_rest)
+        # A gap beyond the range (m − z ≈ 3.6e308) times a_k < 1 (smoothing, class
+        # weights) may be finite: then taken at half scale (exact halvings).
+        half = a * ((0.5 * m - 0.5 * z) + 0.5 * log1p_rest)
+        v = xp.where(xp.isfinite(v), v, 2.0 * half)
+        v = xp.where(a != 0, v, a)
     g = h = None
     if gradient or hessian:
         p = e / s

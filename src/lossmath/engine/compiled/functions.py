@@ -20,7 +20,7 @@ import numba
 
 from lossmath.engine.compiled import scalar_namespace
 
-__all__ = ["OPTIONS", "compiled_function", "global_names", "weighted"]
+__all__ = ["OPTIONS", "compiled_function", "global_names", "nonfinite", "times_vector", "weighted"]
 
 #: numba's options for every loop and function: ``1/0`` is ``inf`` (not an
 #: exception), and the GIL is released so that threads run blocks at once.
@@ -72,3 +72,17 @@ def weighted(r, s):
     NaN (``0 · inf``: a sample of weight 0 contributes exactly 0)."""
     p = r * s
     return 0.0 if (s == 0.0) & (p != p) else p
+
+
+@numba.njit(inline="always", **OPTIONS)
+def times_vector(h, v):
+    """``h · v`` of a Hessian-vector product, as ``Loss._hvp``: 0 where ``v`` is 0 and
+    the product NaN (``inf · 0``: a Hessian that overflows, times 0)."""
+    p = h * v
+    return 0.0 if (v == 0.0) & (p != p) else p
+
+
+@numba.njit(inline="always", **OPTIONS)
+def nonfinite(r):
+    """Whether ``r`` is ±inf or NaN (``r − r`` is 0 for every finite ``r``)."""
+    return (r - r) != 0.0

@@ -7,7 +7,9 @@ are compiled the same way, or replaced by their scalar versions from
 the kernel's expressions, in float64, with ``y``, ``z`` scalars; the loop applies
 the sample weight as :func:`lossmath.engine.batch.apply_weight` does (``r · sᵢ``,
 0 for a weight of 0, :func:`weighted`) and rounds once to the output's dtype on
-the store.
+the store. It tells whether a weighted result or ``H v`` came out ±inf or NaN (one
+``or`` a value: :func:`~lossmath.engine.compiled.functions.nonfinite`), for the
+rare entries :mod:`lossmath.engine.overflow` recomputes.
 
 Samples are read as ``np.float64(y[i])``, not ``float(y[i])``: numba types the
 builtin's result of a float32 element as float32, so ``y · z`` of two float32
@@ -35,7 +37,14 @@ import numba
 import numpy as np
 
 from lossmath.engine.compiled import CompileWarning, disk_cache, scalar_namespace
-from lossmath.engine.compiled.functions import OPTIONS, compiled_function, global_names, weighted
+from lossmath.engine.compiled.functions import (
+    OPTIONS,
+    compiled_function,
+    global_names,
+    nonfinite,
+    times_vector,
+    weighted,
+)
 from lossmath.engine.compiled.streaming import store_fence, stream_copy
 
 __all__ = [
@@ -122,16 +131,27 @@ def _kernel_loop(kernel: Any, value: bool, gradient: bool, hessian: bool) -> Any
     ns = scalar_namespace
 
     def loop(params, y, z, w, v, out_value, out_gradient, out_hessian):
+        flagged = False
         for i in range(z.shape[0]):
             s = 1.0 if w is None else np.float64(w[i])
             y_i, z_i = np.float64(y[i]), np.float64(z[i])
             lv, lg, lh = kernel(params, ns, y_i, z_i, value, gradient, hessian)
             if out_value is not None:
-                out_value[i] = weighted(lv, s)
+                r = weighted(lv, s)
+                out_value[i] = r
+                if w is not None:
+                    flagged |= nonfinite(r)
             if out_gradient is not None:
-                out_gradient[i] = weighted(lg, s)
+                r = weighted(lg, s)
+                out_gradient[i] = r
+                if w is not None:
+                    flagged |= nonfinite(r)
             if out_hessian is not None:
-                out_hessian[i] = weighted(lh, s)
+                r = weighted(lh, s)
+                out_hessian[i] = r
+                if w is not None:
+                    flagged |= nonfinite(r)
+        return flagged
 
     return loop
 
@@ -140,10 +160,14 @@ def _hvp_loop(kernel: Any) -> Any:
     ns = scalar_namespace
 
     def loop(params, y, z, w, v, out, unused_1, unused_2):
+        flagged = False
         for i in range(z.shape[0]):
             s = 1.0 if w is None else np.float64(w[i])
             lh = kernel(params, ns, np.float64(y[i]), np.float64(z[i]), False, False, True)[2]
-            out[i] = weighted(lh * np.float64(v[i]), s)
+            r = weighted(times_vector(lh, np.float64(v[i])), s)
+            out[i] = r
+            flagged |= nonfinite(r)
+        return flagged
 
     return loop
 
@@ -185,6 +209,7 @@ def _chunked_kernel_loop(
 
     def loop(params, y, z, w, v, out_value, out_gradient, out_hessian):
         n = z.shape[0]
+        flagged = False
         scratch_value, scratch_gradient = np.empty(CHUNK), np.empty(CHUNK)
         scratch_hessian = np.empty(CHUNK)
         for c0 in range(0, n, CHUNK):
@@ -197,11 +222,20 @@ def _chunked_kernel_loop(
                 y_t, z_t = np.float64(yc[t]), np.float64(zc[t])
                 lv, lg, lh = kernel(params, ns, y_t, z_t, value, gradient, hessian)
                 if out_value is not None:
-                    scratch_value[t] = weighted(lv, s)
+                    r = weighted(lv, s)
+                    scratch_value[t] = r
+                    if w is not None:
+                        flagged |= nonfinite(r)
                 if out_gradient is not None:
-                    scratch_gradient[t] = weighted(lg, s)
+                    r = weighted(lg, s)
+                    scratch_gradient[t] = r
+                    if w is not None:
+                        flagged |= nonfinite(r)
                 if out_hessian is not None:
-                    scratch_hessian[t] = weighted(lh, s)
+                    r = weighted(lh, s)
+                    scratch_hessian[t] = r
+                    if w is not None:
+                        flagged |= nonfinite(r)
             if out_value is not None:
                 copy(out_value, c0, scratch_value, c)
             if out_gradient is not None:
@@ -209,6 +243,7 @@ def _chunked_kernel_loop(
             if out_hessian is not None:
                 copy(out_hessian, c0, scratch_hessian, c)
         finish()
+        return flagged
 
     return loop
 
@@ -220,6 +255,7 @@ def _chunked_hvp_loop(kernel: Any, store: str) -> Any:
 
     def loop(params, y, z, w, v, out, unused_1, unused_2):
         n = z.shape[0]
+        flagged = False
         scratch = np.empty(CHUNK)
         for c0 in range(0, n, CHUNK):
             c = min(CHUNK, n - c0)
@@ -229,9 +265,12 @@ def _chunked_hvp_loop(kernel: Any, store: str) -> Any:
             for t in range(c):
                 s = 1.0 if w is None else np.float64(wc[t])
                 lh = kernel(params, ns, np.float64(yc[t]), np.float64(zc[t]), False, False, True)[2]
-                scratch[t] = weighted(lh * np.float64(vc[t]), s)
+                r = weighted(times_vector(lh, np.float64(vc[t])), s)
+                scratch[t] = r
+                flagged |= nonfinite(r)
             copy(out, c0, scratch, c)
         finish()
+        return flagged
 
     return loop
 
@@ -291,6 +330,8 @@ def compiled_loop(loss: Any, mode: tuple, labels: bool = False, store: str = "pl
     ``None`` is returned instead of a loop where numba failed to compile it
     (:func:`failed_to_compile`).
     Weights multiply every output; ``1.0`` (exact) stands in for no weights.
+    The loop returns whether it wrote a weighted result (or an ``H v``) that is
+    not finite: then :func:`lossmath.engine.overflow.repair` looks at those entries.
     ``store`` (scalar losses): ``"plain"``, stores as the loop computes;
     ``"stream"``, streaming stores (:mod:`lossmath.engine.compiled.streaming`; C-contiguous
     outputs); ``"strided"``, for outputs that are not contiguous (both through a

@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 from lossmath.engine.compiled import scalar_namespace
-from lossmath.engine.compiled.functions import OPTIONS, compiled_function, weighted
+from lossmath.engine.compiled.functions import OPTIONS, compiled_function, nonfinite, weighted
 
 __all__ = ["hvp_loop", "kernel_loop"]
 
@@ -218,6 +218,7 @@ def kernel_loop(formulas: dict, value: bool, gradient: bool, hessian: bool, labe
             gf = out_gradient.reshape(-1)
         if out_hessian is not None:
             hf = out_hessian.reshape(-1)
+        flagged = False
         for c0 in range(0, n, rows):
             c = min(rows, n - c0)
             parts(
@@ -261,7 +262,11 @@ def kernel_loop(formulas: dict, value: bool, gradient: bool, hessian: bool, labe
                 _row_sums(terms, c, k, row_value)
                 for r in range(c):
                     s_r = 1.0 if w is None else sw[r * k]
-                    out_value[c0 + r] = weighted(row_value[r], s_r)
+                    value_r = weighted(row_value[r], s_r)
+                    out_value[c0 + r] = value_r
+                    if w is not None:
+                        flagged |= nonfinite(value_r)
+        return flagged
 
     return loop
 
@@ -293,6 +298,7 @@ def hvp_loop(formulas: dict, labels: bool):
         row_rest, row_rest_v, row_a = np.empty(rows), np.empty(rows), np.empty(rows)
         row_max, row_v_max, row_w = np.empty(rows), np.empty(rows), np.empty(rows)
         zf, af, vf, of = z.reshape(-1), a.reshape(-1), v.reshape(-1), out.reshape(-1)
+        flagged = False
         for c0 in range(0, n, rows):
             c = min(rows, n - c0)
             parts(
@@ -314,7 +320,7 @@ def hvp_loop(formulas: dict, labels: bool):
             for t in range(np.uint64(c * k)):
                 s_minus = complement(ns, top[t], rest[t], e[t])
                 s_t = 1.0 if w is None else sw[t]
-                of[base + t] = weighted(
+                product = weighted(
                     hvp_terms(
                         ns,
                         top[t],
@@ -329,5 +335,8 @@ def hvp_loop(formulas: dict, labels: bool):
                     ),
                     s_t,
                 )
+                of[base + t] = product
+                flagged |= nonfinite(product)
+        return flagged
 
     return loop
