@@ -58,6 +58,7 @@ Usage::
     python benchmarks/bench_glm.py --quick       # small sizes, about 2 minutes
     python benchmarks/bench_glm.py --check       # verify the translations (asserts)
     python benchmarks/bench_glm.py --problems lasso,multinomial_l2
+    PYTHONPATH=<tree>/src python benchmarks/bench_glm.py --lossmath-only  # versions
 """
 
 from __future__ import annotations
@@ -630,7 +631,7 @@ def header(mode: str, cap: float, repeat: int) -> None:
 
 
 # ------------------------------------------------------------------------ modes
-def bench_problem(pb: Problem, cap: float, repeat: int) -> tuple[list, float, str]:
+def bench_problem(pb: Problem, cap: float, repeat: int, peers=PEERS) -> tuple[list, float, str]:
     """All runners on ``pb``; returns the records, ``F*`` and who reached it."""
     lm, *more = lossmath_runners(pb)
     oracle = pb.objective()
@@ -650,7 +651,7 @@ def bench_problem(pb: Problem, cap: float, repeat: int) -> tuple[list, float, st
     records: list = [rec_lm]
     for runner in more:
         records.append(run_runner(runner, pb, f_ref, cap, repeat))
-    for make in PEERS:
+    for make in peers:
         runners = make(pb)
         if isinstance(runners, NotAvailable):
             records.append(runners)
@@ -737,6 +738,11 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per setting (median)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write every (time, F) point to this file")
+    parser.add_argument(
+        "--lossmath-only",
+        action="store_true",
+        help="no peers (to compare lossmath versions: PYTHONPATH=<tree>/src)",
+    )
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.problems.split(",") if s.strip()]
     unknown = set(names) - set(PROBLEMS)
@@ -753,7 +759,8 @@ def main(argv=None) -> int:
     for name in names:
         pb = make_problem(name, size, args.seed)
         load = os.getloadavg()[0]
-        records, f_star, best = bench_problem(pb, cap, args.repeat)
+        peers = () if args.lossmath_only else PEERS
+        records, f_star, best = bench_problem(pb, cap, args.repeat, peers)
         if not np.isfinite(f_star):
             console.print(f"[red]{name}: no library finished a fit within the cap[/]")
             continue
