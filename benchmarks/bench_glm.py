@@ -607,11 +607,14 @@ def summary_table(summaries: dict) -> Table:
     return table
 
 
+def _version(module: str) -> str:
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return "not installed"
+
+
 def header(mode: str, cap: float, repeat: int) -> None:
-    import glum
-    import skglm
-    import sklearn
-    import statsmodels
     from threadpoolctl import threadpool_info
 
     pools = ", ".join(f"{p['internal_api']}={p['num_threads']}" for p in threadpool_info())
@@ -619,9 +622,9 @@ def header(mode: str, cap: float, repeat: int) -> None:
         f"[bold]bench_glm[/] ({mode}) — {platform.processor() or platform.machine()}, "
         f"{THREADS} threads (CPU affinity {sorted(os.sched_getaffinity(0))}; {pools}; "
         f"NUMBA_NUM_THREADS={os.environ['NUMBA_NUM_THREADS']})\n"
-        f"lossmath {lossmath.__version__}, scikit-learn {sklearn.__version__}, "
-        f"glum {glum.__version__}, skglm {skglm.__version__}, "
-        f"statsmodels {statsmodels.__version__}, NumPy {np.__version__}, "
+        f"lossmath {lossmath.__version__}, scikit-learn {_version('sklearn')}, "
+        f"glum {_version('glum')}, skglm {_version('skglm')}, "
+        f"statsmodels {_version('statsmodels')}, NumPy {np.__version__}, "
         f"Python {platform.python_version()}\n"
         f"load average {os.getloadavg()[0]:.2f} at the start (other processes on these "
         "cores distort the times)\n"
