@@ -248,6 +248,9 @@ def lbfgs(obj, coef, tol, max_iter, verbose):
         # where the residual is about tol (F's remaining decrease ~ kkt² / λ).
         # L-BFGS goes on from scipy's curvature pairs, its line search deciding
         # on the directional derivative there.
+        # scipy's pairs come from its circular storage, not always oldest first
+        # once more than _MEMORY were made: any order of pairs with sᵀy > 0 gives a
+        # positive-definite estimate, and the new pairs soon replace them.
         hess_inv = getattr(res, "hess_inv", None)
         pairs = (getattr(hess_inv, "sk", ()), getattr(hess_inv, "yk", ()))
         coef, f, g, k, n, stall = _lbfgs_finish(
