@@ -48,9 +48,9 @@ Method
 * Each library gets ``X`` in its preferred memory layout (Fortran / CSC for coordinate
   descent), converted before the clock starts; lossmath gets the problem's own
   layout (C-ordered dense, CSR sparse) — any conversion it makes is timed.
-* Two threads everywhere: the process is pinned to two CPUs and OpenMP, BLAS and
-  numba are limited to two threads (the environment variables are set before NumPy
-  is imported).
+* Two threads everywhere (``BENCH_GLM_THREADS`` to change): the process is pinned
+  to two CPUs and OpenMP, BLAS and numba are limited to two threads (the
+  environment variables are set before NumPy is imported).
 
 Usage::
 
@@ -65,7 +65,9 @@ from __future__ import annotations
 
 import os
 
-THREADS = 2
+# BENCH_GLM_THREADS=1 where the cores are shared: two BLAS threads on a loaded
+# machine spin-wait for each other (a weighted Gram 10-20x slower than one thread).
+THREADS = int(os.environ.get("BENCH_GLM_THREADS", "2"))
 for _var in (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
