@@ -182,7 +182,15 @@ def newton(obj, coef, tol, max_iter, verbose):
         # Iterative refinement with the last Hessian, while it gains digits (a
         # least-squares fit: NIST's Longley 1.8e-7 after one step, 2e-11 after three).
         for _ in range(POLISH_STEPS):
-            new = _polish(obj, hess, coef, f, g, k)
+            d = solve_psd(hess, -g)
+            # The step is the coefficients' remaining error: once it is negligible
+            # the pass over the data that would test it is saved (a well-conditioned
+            # fit stops after one step; bench_glm's logistic_l2 made three, +10 %).
+            if not np.max(np.abs(d), initial=0.0) > POLISH_NEGLIGIBLE * max(
+                1.0, float(np.max(np.abs(coef), initial=0.0))
+            ):
+                break
+            new = _polish(obj, d, coef, f, g, k)
             if new[0] is coef:
                 break
             coef, f, g = new
@@ -192,14 +200,18 @@ def newton(obj, coef, tol, max_iter, verbose):
 
 #: Refinement steps with the last Hessian after Newton has converged, at most.
 POLISH_STEPS = 3
+#: A refinement step below this (relative to the largest coefficient, in the
+#: standardised coordinates) is not taken: the coefficients are that accurate.
+POLISH_NEGLIGIBLE = 1e-12
 
 
-def _polish(obj, hess, coef, f, g, k):
-    """One more Newton step with the last Hessian (no new one is formed: a pass over
-    the data and a small solve): near the optimum it gains the digits the relative
-    tolerance left on ill-conditioned designs (NIST's Longley: 2e-7 → 1e-11).
-    Kept only if it lowers the KKT residual without raising ``F`` beyond rounding."""
-    new = coef + solve_psd(hess, -g)
+def _polish(obj, d, coef, f, g, k):
+    """One more Newton step ``d`` with the last Hessian (no new one is formed: a pass
+    over the data and a small solve): near the optimum it gains the digits the
+    relative tolerance left on ill-conditioned designs (NIST's Longley: 2e-7 →
+    1e-11). Kept only if it lowers the KKT residual without raising ``F`` beyond
+    rounding."""
+    new = coef + d
     with np.errstate(all="ignore"):
         f_new, g_new = obj.value_gradient(new)
     if np.isfinite(f_new) and (f_new <= f or roundoff(f_new, f)) and kkt_norm(obj, new, g_new) < k:
