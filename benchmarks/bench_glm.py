@@ -48,9 +48,9 @@ Method
 * Each library gets ``X`` in its preferred memory layout (Fortran / CSC for coordinate
   descent), converted before the clock starts; lossmath gets the problem's own
   layout (C-ordered dense, CSR sparse) — any conversion it makes is timed.
-* Two threads everywhere: the process is pinned to two CPUs and OpenMP, BLAS and
-  numba are limited to two threads (the environment variables are set before NumPy
-  is imported).
+* Two threads everywhere (``BENCH_GLM_THREADS`` to change): the process is pinned
+  to two CPUs and OpenMP, BLAS and numba are limited to two threads (the
+  environment variables are set before NumPy is imported).
 
 Usage::
 
@@ -58,13 +58,16 @@ Usage::
     python benchmarks/bench_glm.py --quick       # small sizes, about 2 minutes
     python benchmarks/bench_glm.py --check       # verify the translations (asserts)
     python benchmarks/bench_glm.py --problems lasso,multinomial_l2
+    PYTHONPATH=<tree>/src python benchmarks/bench_glm.py --lossmath-only  # versions
 """
 
 from __future__ import annotations
 
 import os
 
-THREADS = 2
+# BENCH_GLM_THREADS=1 where the cores are shared: two BLAS threads on a loaded
+# machine spin-wait for each other (a weighted Gram 10-20x slower than one thread).
+THREADS = int(os.environ.get("BENCH_GLM_THREADS", "2"))
 for _var in (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
@@ -606,11 +609,14 @@ def summary_table(summaries: dict) -> Table:
     return table
 
 
+def _version(module: str) -> str:
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return "not installed"
+
+
 def header(mode: str, cap: float, repeat: int) -> None:
-    import glum
-    import skglm
-    import sklearn
-    import statsmodels
     from threadpoolctl import threadpool_info
 
     pools = ", ".join(f"{p['internal_api']}={p['num_threads']}" for p in threadpool_info())
@@ -618,9 +624,9 @@ def header(mode: str, cap: float, repeat: int) -> None:
         f"[bold]bench_glm[/] ({mode}) — {platform.processor() or platform.machine()}, "
         f"{THREADS} threads (CPU affinity {sorted(os.sched_getaffinity(0))}; {pools}; "
         f"NUMBA_NUM_THREADS={os.environ['NUMBA_NUM_THREADS']})\n"
-        f"lossmath {lossmath.__version__}, scikit-learn {sklearn.__version__}, "
-        f"glum {glum.__version__}, skglm {skglm.__version__}, "
-        f"statsmodels {statsmodels.__version__}, NumPy {np.__version__}, "
+        f"lossmath {lossmath.__version__}, scikit-learn {_version('sklearn')}, "
+        f"glum {_version('glum')}, skglm {_version('skglm')}, "
+        f"statsmodels {_version('statsmodels')}, NumPy {np.__version__}, "
         f"Python {platform.python_version()}\n"
         f"load average {os.getloadavg()[0]:.2f} at the start (other processes on these "
         "cores distort the times)\n"
@@ -630,7 +636,7 @@ def header(mode: str, cap: float, repeat: int) -> None:
 
 
 # ------------------------------------------------------------------------ modes
-def bench_problem(pb: Problem, cap: float, repeat: int) -> tuple[list, float, str]:
+def bench_problem(pb: Problem, cap: float, repeat: int, peers=PEERS) -> tuple[list, float, str]:
     """All runners on ``pb``; returns the records, ``F*`` and who reached it."""
     lm, *more = lossmath_runners(pb)
     oracle = pb.objective()
@@ -650,7 +656,7 @@ def bench_problem(pb: Problem, cap: float, repeat: int) -> tuple[list, float, st
     records: list = [rec_lm]
     for runner in more:
         records.append(run_runner(runner, pb, f_ref, cap, repeat))
-    for make in PEERS:
+    for make in peers:
         runners = make(pb)
         if isinstance(runners, NotAvailable):
             records.append(runners)
@@ -737,6 +743,11 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per setting (median)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write every (time, F) point to this file")
+    parser.add_argument(
+        "--lossmath-only",
+        action="store_true",
+        help="no peers (to compare lossmath versions: PYTHONPATH=<tree>/src)",
+    )
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.problems.split(",") if s.strip()]
     unknown = set(names) - set(PROBLEMS)
@@ -753,7 +764,8 @@ def main(argv=None) -> int:
     for name in names:
         pb = make_problem(name, size, args.seed)
         load = os.getloadavg()[0]
-        records, f_star, best = bench_problem(pb, cap, args.repeat)
+        peers = () if args.lossmath_only else PEERS
+        records, f_star, best = bench_problem(pb, cap, args.repeat, peers)
         if not np.isfinite(f_star):
             console.print(f"[red]{name}: no library finished a fit within the cap[/]")
             continue

@@ -140,3 +140,60 @@ ANES_STATA = {
     "aic": 2995.84549462,
     "bic": 3170.45003661,
 }
+
+
+def r_glm_fit_poisson(X, y, epsilon=1e-8, maxit=25):
+    """R's ``glm.fit`` for ``family = poisson(link = "log")``, step for step.
+
+    R's defaults (``glm.control``: ``epsilon = 1e-8``, ``maxit = 25``): the start
+    ``mustart = y + 0.1`` (``poisson()$initialize``), ``eta = log(mustart)``; each
+    iteration solves the weighted least-squares problem of the working response
+    ``z = η + (y − μ) / μ`` with weights ``μ`` (by QR) and stops once
+    ``|dev − devold| / (|dev| + 0.1) < epsilon``. ``summary.glm``'s covariance is
+    ``chol2inv`` of that last QR's ``R``: the information at the iterate *before*
+    the returned coefficients.
+
+    Returns
+    -------
+    dict
+        ``coef`` (features, then the intercept), ``std_errors_lagged`` (R's),
+        ``std_errors_at_coef`` (the information at ``coef`` itself), ``n_iter``.
+    """
+    Xd = np.column_stack([X, np.ones(y.size)])  # lossmath's order: intercept last
+
+    def deviance(mu):
+        pos = y > 0
+        r = mu - y
+        r[pos] = y[pos] * np.log(y[pos] / mu[pos]) - (y[pos] - mu[pos])
+        return 2.0 * r.sum()
+
+    eta = np.log(y + 0.1)
+    mu = np.exp(eta)
+    devold = deviance(mu)
+    n_iter = 0
+    while n_iter < maxit:
+        n_iter += 1
+        w = np.sqrt(mu)  # √(μ_η² / V(μ)) with μ_η = V(μ) = μ
+        _, R = np.linalg.qr(Xd * w[:, None])
+        coef = np.linalg.lstsq(Xd * w[:, None], (eta + (y - mu) / mu) * w, rcond=None)[0]
+        eta = Xd @ coef
+        mu = np.exp(eta)
+        dev = deviance(mu)
+        if abs(dev - devold) / (abs(dev) + 0.1) < epsilon:
+            break
+        devold = dev
+    R_inv = np.linalg.inv(R)
+    info = Xd.T @ (mu[:, None] * Xd)
+    return {
+        "coef": coef,
+        "std_errors_lagged": np.sqrt(np.sum(R_inv * R_inv, axis=1)),
+        "std_errors_at_coef": np.sqrt(np.diag(np.linalg.inv(info))),
+        "n_iter": n_iter,
+    }
+
+
+def printed_half_unit(values, digits=7):
+    """Half a unit of the last of ``digits`` significant digits, per value (what a
+    printed number can be off by)."""
+    v = np.abs(np.asarray(values, dtype=float))
+    return 0.5 * 10.0 ** (np.floor(np.log10(v)) - (digits - 1))

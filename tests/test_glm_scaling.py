@@ -69,19 +69,10 @@ def test_scaled_columns_reach_the_standardised_optimum(loss, solver):
     _check(loss, solver, seed=0)
 
 
-#: Open defect: an explicit ``solver="lbfgs"`` stops at the limit of float64
-#: precision here (KKT residual 1.9e-8 > tol 1e-8; its polish along the last
-#: quasi-Newton direction finds no lower residual) and says so, converged_ False.
-_LBFGS_STOPS_SHORT = {("poisson", "lbfgs", 1)}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(1, 11))
 @pytest.mark.parametrize(("loss", "solver"), CASES)
-def test_scaled_columns_many_seeds(loss, solver, seed, request):
-    if (loss, solver, seed) in _LBFGS_STOPS_SHORT:
-        # Strict: once the defect is mended this case passes and the marker must go.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="lbfgs stops short of tol"))
+def test_scaled_columns_many_seeds(loss, solver, seed):
     _check(loss, solver, seed)
 
 
@@ -175,28 +166,28 @@ def _weighted_reference(loss, X, y, lam1, lam2, k):
         l1 = np.tile(lam1, k)
         return np.r_[gw + l1, -gw + l1, R.mean(axis=0)]
 
-    u0 = np.zeros(2 * m + k)
     bounds = [(0, None)] * (2 * m) + [(None, None)] * k
-    opt = minimize(
-        fun,
-        u0,
-        jac=jac,
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"maxiter": 20000, "gtol": 1e-14, "ftol": 1e-16, "maxcor": 30},
-    )
-    return (opt.x[:m] - opt.x[m : 2 * m]).reshape(k, p), opt.x[2 * m :], opt.fun
+    u, best = np.zeros(2 * m + k), np.inf
+    # Restarted while F still falls: the penalty weights span 1e-14 to 1e10, and
+    # L-BFGS-B stops where its line search meets F's rounding with its curvature
+    # pairs still poor (multinomial, ρ = 0.5: 8e-7 above the optimum after one run).
+    for _ in range(50):
+        opt = minimize(
+            fun,
+            u,
+            jac=jac,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": 20000, "gtol": 1e-14, "ftol": 1e-16, "maxcor": 30},
+        )
+        if not opt.fun < best:
+            break
+        u, best = opt.x, opt.fun
+    return (u[:m] - u[m : 2 * m]).reshape(k, p), u[2 * m :], best
 
 
 PEN_CASES = [
-    pytest.param(
-        loss,
-        solver,
-        l1_ratio,
-        # cd takes ~13,000 proximal Newton steps (4 min) along the nearly free
-        # shift of column 0's coefficients (its L1 weight is α ρ / 1e6).
-        marks=[pytest.mark.slow] if (loss, solver) == ("multinomial", "cd") else [],
-    )
+    (loss, solver, l1_ratio)
     for loss in ("squared_error", "logistic", "poisson", "multinomial")
     for solver in ("cd", "fista")
     for l1_ratio in (1.0, 0.5)
@@ -239,3 +230,22 @@ def test_l1_scaled_columns_reach_the_weighted_optimum(loss, solver, l1_ratio):
         rtol = 1e-5
     assert_allclose(coef, ref_w, rtol=rtol, atol=1e-6)
     assert_allclose(b, ref_b, rtol=rtol, atol=1e-6)
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_cd_multinomial_finds_the_penalty_shift(l1_ratio):
+    """A multinomial's data term is flat along the common shift of a feature's K
+    coefficients; the penalty alone sets it. With column 0 in units 1e6 that shift
+    is nearly free at the KKT tolerance (proximal Newton crept along it for 13,000
+    steps); cd sets it exactly and converges within default ``max_iter``, in a few
+    steps, each feature's classes centred for the penalty."""
+    from lossmath.linear_model._solvers._proximal import center_classes
+
+    X, y = _problem("multinomial", 0)
+    alpha = 0.02
+    est = GLMClassifier(alpha=alpha, l1_ratio=l1_ratio, solver="cd").fit(X * FACTORS, y)
+    assert est.converged_
+    assert est.n_iter_ <= 20
+    W = est.coef_
+    shift = (W - center_classes(W, alpha * l1_ratio, alpha * (1 - l1_ratio)))[0]
+    assert np.all(np.abs(shift) <= 1e-9 * np.max(np.abs(W), axis=0))

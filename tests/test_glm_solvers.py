@@ -392,3 +392,31 @@ def test_sparse_model_step_is_the_dense_model_step(fit_intercept):
     sparse = sparse_model_step(x, h, grad, coef, l1, l2, scale, fit_intercept, 1e-13)
     assert_allclose(sparse, dense, atol=1e-9)
     assert np.any(coef[:12] + sparse[:12] == 0.0)  # the L1 part is active
+
+
+@pytest.mark.parametrize(
+    ("l1", "l2"), [(1.0, 0.0), (0.3, 1.0), (0.0, 1.0), (1.0, 1e-3), (1e-3, 5.0)]
+)
+@pytest.mark.parametrize("k", [2, 3, 7])
+def test_center_classes_minimises_each_features_penalty(l1, l2, k):
+    """The shift of a feature's K coefficients that the penalty prefers, against a
+    fine grid and a bounded scalar minimisation of the same 1-D function."""
+    from scipy.optimize import minimize_scalar
+
+    from lossmath.linear_model._solvers._proximal import center_classes
+
+    w = np.random.default_rng(k).normal(size=(k, 20))
+    w[:, 0] = w[0, 0]  # all classes equal: the shift removes the feature
+    c = (w - center_classes(w, l1, l2))[0]
+    for j in range(w.shape[1]):
+        a = w[:, j]
+
+        def cost(c, a=a):
+            return l1 * np.abs(a - c).sum() + 0.5 * l2 * ((a - c) ** 2).sum()
+
+        assert_allclose(w[:, j] - center_classes(w, l1, l2)[:, j], c[j])  # one shift
+        grid = np.linspace(a.min() - 0.1, a.max() + 0.1, 20001)
+        best = min(min(cost(g) for g in grid), *(cost(x) for x in a))
+        opt = minimize_scalar(cost, bounds=(a.min(), a.max()), method="bounded").fun
+        assert cost(c[j]) <= min(best, opt) + 1e-12 * max(1.0, best)
+    assert_allclose(center_classes(w, l1, l2)[:, 0], 0.0, atol=1e-15)
