@@ -1,0 +1,1 @@
+"""Curvature of networks (PyTorch): Jacobian products, GGN, Hessian, Fisher, K-FAC."""
