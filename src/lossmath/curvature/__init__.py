@@ -1,3 +1,4 @@
+<<<<<<< HEAD
 r"""Curvature of networks for every lossmath loss (PyTorch).
 
 ``import lossmath.curvature`` imports PyTorch (like :mod:`lossmath.torch`).
@@ -28,3 +29,6 @@ __all__ = [
     "hessian_decomposition",
     "loss_hessian_sqrt",
 ]
+=======
+"""Curvature of networks (PyTorch): Jacobian products, GGN, Hessian, Fisher, K-FAC."""
+>>>>>>> jacobians
