@@ -1,4 +1,3 @@
-<<<<<<< HEAD
 r"""Curvature of networks for every lossmath loss (PyTorch).
 
 ``import lossmath.curvature`` imports PyTorch (like :mod:`lossmath.torch`).
@@ -10,6 +9,9 @@ r"""Curvature of networks for every lossmath loss (PyTorch).
 - :func:`hessian_decomposition`: ``H = G + R`` for a small function.
 - :func:`loss_hessian_sqrt`: the factor ``S`` of the loss Hessian in BackPACK's
   and curvlinops' layouts.
+- :mod:`lossmath.curvature.jacobians`: closed-form Jacobian products (``jvp``,
+  ``vjp``, ``jacobian``) of ``nn.Linear``, activations, batch norm and
+  ``nn.Sequential``; ``torch.func`` for any other module.
 
 See ``docs/curvature.md``.
 """
@@ -29,6 +31,3 @@ __all__ = [
     "hessian_decomposition",
     "loss_hessian_sqrt",
 ]
-=======
-"""Curvature of networks (PyTorch): Jacobian products, GGN, Hessian, Fisher, K-FAC."""
->>>>>>> jacobians
