@@ -23,12 +23,18 @@ ETA = X @ np.array([0.4, -0.3, 0.2, 0.0]) + 0.2
     [
         GLMRegressor(),
         GLMClassifier(),
-        GLMClassifier(alpha=1e-2),
-        GLMRegressor(loss="poisson", alpha=1e-2),
-        GLMRegressor(loss="gamma"),
-        GLMRegressor(loss="huber", alpha=0.1),
-        GLMRegressor(alpha=0.01, l1_ratio=0.5),
-        GLMClassifier(loss="exponential", alpha=0.01),
+        # The same checks on other losses and penalties: the long sweep.
+        *(
+            pytest.param(e, marks=pytest.mark.slow, id=repr(e))
+            for e in (
+                GLMClassifier(alpha=1e-2),
+                GLMRegressor(loss="poisson", alpha=1e-2),
+                GLMRegressor(loss="gamma"),
+                GLMRegressor(loss="huber", alpha=0.1),
+                GLMRegressor(alpha=0.01, l1_ratio=0.5),
+                GLMClassifier(loss="exponential", alpha=0.01),
+            )
+        ),
     ],
     ids=repr,
 )
