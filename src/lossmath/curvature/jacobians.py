@@ -104,7 +104,19 @@ _ByParam = dict[int, Tensor]
 # ----------------------------------------------------------------------------
 
 
-class _Derivative(torch.autograd.Function):
+class _Pointwise(torch.autograd.Function):
+    """A function of ``x`` and an activation that keeps both for its derivatives."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+        ctx.act = inputs[1]
+
+
+class _Derivative(_Pointwise):
     """``f'(x)``, differentiated as ``f''(x)``: double backward (and forward over
     reverse, ``torch.func.hessian``) through :class:`ActivationModule` uses the
     closed-form second derivative."""
@@ -114,12 +126,6 @@ class _Derivative(torch.autograd.Function):
     @staticmethod
     def forward(x: Tensor, act: acts.Activation) -> Tensor:
         return act.derivative(x)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-        ctx.save_for_backward(inputs[0])
-        ctx.save_for_forward(inputs[0])
-        ctx.act = inputs[1]
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
@@ -132,7 +138,7 @@ class _Derivative(torch.autograd.Function):
         return t * ctx.act.second_derivative(x)
 
 
-class _Value(torch.autograd.Function):
+class _Value(_Pointwise):
     """``f(x)`` with the closed-form derivative as its backward and forward-mode rule."""
 
     generate_vmap_rule = True
@@ -140,12 +146,6 @@ class _Value(torch.autograd.Function):
     @staticmethod
     def forward(x: Tensor, act: acts.Activation) -> Tensor:
         return act(x)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-        ctx.save_for_backward(inputs[0])
-        ctx.save_for_forward(inputs[0])
-        ctx.act = inputs[1]
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
