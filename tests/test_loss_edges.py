@@ -487,6 +487,7 @@ def test_tweedie_hessian_terms_scaled_below_one_before_they_overflow(monkeypatch
     cases = [
         (get_loss("tweedie", power=1.0 + 1e-9), [_TOP], [-1e10]),
         (get_loss("tweedie", power=1.99), [1.0], [70990.0]),
+        (get_loss("tweedie", power=1.0 + 1e-9), [5e-324], [-_TOP]),  # H = inf, not NaN
     ]
     _route(monkeypatch, route)
     for loss, y, z in cases:

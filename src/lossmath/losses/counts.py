@@ -283,7 +283,9 @@ class Tweedie(_LogLinkLoss):
             # (2 − p) and (p − 1) < 1 scale a term that may overflow on its own: the
             # product taken in the order that stays finite where H is.
             h2 = _times_exp(xp, 2 - p, e2, big2)
-            h1 = xp.where(xp.isfinite(ye1), (p - 1) * ye1, _times_exp(xp, (p - 1) * y, e1, big1))
+            # (p − 1) y would underflow for a subnormal y: (y e^{a/2}) first where halved.
+            beyond = xp.where(big1, ((y * e1) * (p - 1)) * e1, ((p - 1) * y) * e1)
+            h1 = xp.where(xp.isfinite(ye1), (p - 1) * ye1, beyond)
             h = h2 + h1
         return v, g, h
 
