@@ -11,6 +11,8 @@ result is a finite number, both at the float range's edge:
   reference — ``lossmath.checking``'s mpmath formulas, at up to 400 digits —
   times ``sᵢ``, and rounded once (lossmath's own losses, which all have one;
   tens of microseconds an entry, milliseconds at logits near 1e308);
+* **NaN from two terms that both overflow** (Poisson's ``eᶻ − yz`` at
+  ``z = 4.8e16``, ``y = 1.2e295``: inf − inf): from the reference, as above;
 * **a square root of a Hessian that overflows** (``sqrt_hessian``, with or
   without weights: the exponential loss's ``√H = e^{−sz/2}`` at ``z = −1000``, or
   any ``H`` beyond float16's range): from the reference, as above;
@@ -99,16 +101,16 @@ def _mend(loss: Any, name: str, y: Any, z: Any, w: Any, v: Any, r: np.ndarray) -
         _scaled_products(loss, yn, zn, wn, vn, r, _nonfinite_rows(r))
     with numpy_errstate():
         entries = np.argwhere(~np.isfinite(r))
+    s = np.ones(len(entries)) if wn is None else wn[entries[:, 0]]
     if name == "sqrt_hessian":
         # √H overflows with H, from √(largest float) on, where √(sᵢ H) need not:
         # any weight (none: 1) but 0.
-        if wn is not None:
-            entries = entries[wn[entries[:, 0]] > 0]
-    elif wn is None:
-        return
+        entries = entries[s > 0]
     else:
-        s = wn[entries[:, 0]]
-        entries = entries[(s > 0) & (s < 1)]
+        # NaN is never the exact result (inf − inf of two terms that overflowed);
+        # ±inf may be, unless a weight below 1 came too late.
+        nan = np.isnan(r[tuple(entries.T)]) if entries.size else np.zeros(0, bool)
+        entries = entries[(s > 0) & ((s < 1) | nan)]
     if entries.size:
         _from_reference(loss, name, yn, zn, wn, vn, r, entries)
 

@@ -248,8 +248,7 @@ def _block(loss, xp, request, y, z, w, v, check_input):
     with numpy_errstate():
         results = request.compute(loss, xp, y, z, v)
     results = tuple(batch.apply_weight(xp, w, r) for r in results)
-    if w is not None or request.kind == "hvp":
-        results = overflow.repair(loss, request.names, given, z, w, v, results)
+    results = overflow.repair(loss, request.names, given, z, w, v, results)
     return results, dtype
 
 

@@ -139,18 +139,15 @@ def _kernel_loop(kernel: Any, value: bool, gradient: bool, hessian: bool) -> Any
             if out_value is not None:
                 r = weighted(lv, s)
                 out_value[i] = r
-                if w is not None:
-                    flagged |= nonfinite(r)
+                flagged |= nonfinite(r)
             if out_gradient is not None:
                 r = weighted(lg, s)
                 out_gradient[i] = r
-                if w is not None:
-                    flagged |= nonfinite(r)
+                flagged |= nonfinite(r)
             if out_hessian is not None:
                 r = weighted(lh, s)
                 out_hessian[i] = r
-                if w is not None:
-                    flagged |= nonfinite(r)
+                flagged |= nonfinite(r)
         return flagged
 
     return loop
@@ -224,18 +221,15 @@ def _chunked_kernel_loop(
                 if out_value is not None:
                     r = weighted(lv, s)
                     scratch_value[t] = r
-                    if w is not None:
-                        flagged |= nonfinite(r)
+                    flagged |= nonfinite(r)
                 if out_gradient is not None:
                     r = weighted(lg, s)
                     scratch_gradient[t] = r
-                    if w is not None:
-                        flagged |= nonfinite(r)
+                    flagged |= nonfinite(r)
                 if out_hessian is not None:
                     r = weighted(lh, s)
                     scratch_hessian[t] = r
-                    if w is not None:
-                        flagged |= nonfinite(r)
+                    flagged |= nonfinite(r)
             if out_value is not None:
                 copy(out_value, c0, scratch_value, c)
             if out_gradient is not None:

@@ -264,8 +264,7 @@ def kernel_loop(formulas: dict, value: bool, gradient: bool, hessian: bool, labe
                     s_r = 1.0 if w is None else sw[r * k]
                     value_r = weighted(row_value[r], s_r)
                     out_value[c0 + r] = value_r
-                    if w is not None:
-                        flagged |= nonfinite(value_r)
+                    flagged |= nonfinite(value_r)
         return flagged
 
     return loop
