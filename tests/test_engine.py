@@ -232,3 +232,33 @@ def test_the_mean_and_predict_hold_no_copies_of_their_input(name):
     assert _peak_bytes(lambda: loss(y, z, w)) < 1.5 * 8 * n
     assert _peak_bytes(lambda: loss(y, z)) < 1.5 * 8 * n
     assert _peak_bytes(lambda: loss.predict(z)) < 1.5 * 8 * n
+
+
+@pytest.mark.skipif(not compiled.available(), reason="the compiled loops are off")
+@pytest.mark.parametrize("n", [50, 100_000])  # one block in this thread; several blocks
+@pytest.mark.parametrize("name", ["poisson", "multinomial"])
+def test_read_only_input_uses_the_loops_compiled_for_writable_input(name, n):
+    """pandas and JAX hand out read-only arrays: the same loops and checks read them
+    (no compile of their own), with the same bits, and nothing is written to them."""
+    from lossmath.engine.compiled import input_checks, loops
+
+    loss = get_loss(name)
+    y, z, w = small_batch(loss, n=n)
+    expected = loss.value_gradient(y, z, w)
+    compiled_loops = [*loops._loops.values(), input_checks.count_invalid]
+    compiled_loops.append(input_checks.count_invalid_labels)
+    before = [len(loop.signatures) for loop in compiled_loops]
+    frozen = [a.copy() for a in (y, z, w)]
+    for a in frozen:
+        a.flags.writeable = False
+    got = loss.value_gradient(*frozen)
+    for e, g in zip(expected, got, strict=True):
+        assert_array_equal(g, e, strict=True)
+    assert [len(loop.signatures) for loop in compiled_loops] == before
+    for a, b in zip(frozen, (y, z, w), strict=True):
+        assert_array_equal(a, b, strict=True)
+    bad = z.copy()
+    bad[n // 2] = np.nan
+    bad.flags.writeable = False
+    with pytest.raises(ValueError, match=rf"^{name}: z must be finite"):
+        loss.value_gradient(y, bad)
