@@ -29,6 +29,7 @@ and keep their bits. An entry whose exact result overflows stays ±inf.
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
@@ -53,8 +54,11 @@ def all_finite(a: Any) -> bool:
     """Whether every entry of ``a`` is finite; ``True`` where its values cannot be
     read (a traced array under ``jax.jit``)."""
     if type(a) is np.ndarray:
+        # One read and no temporary: a finite sum means every entry is finite (an
+        # inf or NaN makes it inf or NaN); a sum that overflows only sends the
+        # array to _mend, which finds nothing to mend.
         with numpy_errstate():
-            return bool(np.isfinite(a).all())
+            return math.isfinite(np.add.reduce(a, axis=None))
     xp = get_namespace(a)
     try:
         return bool(xp.all(xp.isfinite(a)))

@@ -172,7 +172,10 @@ def one_block(loss, request, mode, y, z, w, v, check_input, out):
                 if a is not None and np.may_share_memory(b, a):
                     return None
         bufs.append(b)
-    y, z, w, v = (_loop_input(a) for a in (y, z, w, v))
+    if not (y.flags.writeable and z.flags.writeable) or any(
+        a is not None and not a.flags.writeable for a in (w, v)
+    ):
+        y, z, w, v = (_loop_input(a) for a in (y, z, w, v))
     if check_input and (count_invalid(y, z, w) if multi else count_invalid(y, z, w, *limits)):
         # The NumPy checks name the first bad value.
         batch.validate(loss, y, z, w, check_input, None, multi)
