@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose
 
 from lossmath import get_loss
 
@@ -563,3 +564,16 @@ def test_sqrt_hessian_where_the_hessian_overflows_but_its_root_does_not(weighted
         got = loss.sqrt_hessian(y, z, w)
         assert got.dtype == dtype
         _assert_within_ulps(got, _exact_results(loss, "sqrt_hessian", y, z, w, None), dtype, 1.0)
+
+
+def test_multinomial_sqrt_hessian_with_a_weight_times_class_weight_beyond_the_range():
+    """``sᵢ ā`` overflows (1.07e308 × 1000) while ``√sᵢ √ā`` does not: finite, and
+    the entries of ``S`` that are 0 stay 0 (was a NaN warning from inf · 0)."""
+    loss = get_loss("multinomial", class_weight=(1e-3, 1e-3, 1e3, 1e-3))
+    z = np.array([[0.0, -2048.0, -88.0, -1.79e308], [-1.79e308, -1.79e308, -1.79e308, 9e307]])
+    w = np.array([2.2e-308, 1.07e308])
+    s = loss.sqrt_hessian(np.array([1.0, 2.0]), z, w)
+    assert np.isfinite(s).all()
+    assert (s[1] == 0).all()  # a one-hot row: H = 0
+    h = loss.hessian(np.array([1.0, 2.0]), z, w)
+    assert_allclose(s[0] @ s[0].T, h[0], rtol=1e-12, atol=0)

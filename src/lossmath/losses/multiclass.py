@@ -392,10 +392,15 @@ class Multinomial(Loss):
             full = -p[:, :, None] * rp[:, None, :]
             eye = xp.eye(z.shape[1], dtype=xp.bool)
             full = xp.where(eye, diag[:, :, None], full)
-            scale = xp.sum(a, axis=1)
+            root = xp.sqrt(xp.sum(a, axis=1))
             if w is not None:
-                scale = scale * w
-        return self._apply_weight(xp, None, xp.sqrt(scale)[:, None, None] * full, dtype)
+                # √sᵢ · √ā rather than √(sᵢ ā): finite wherever the result is,
+                # though sᵢ ā may overflow.
+                root = root * xp.sqrt(w)
+            out = root[:, None, None] * full
+            # An entry of S that is 0 stays 0 where the scale is infinite (inf · 0).
+            out = xp.where(full == 0, xp.zeros_like(out), out)
+        return self._apply_weight(xp, None, out, dtype)
 
     def baseline(self, y, sample_weight=None):
         """Centred log class frequencies ``log π − mean(log π)``, shape ``(K,)``.
