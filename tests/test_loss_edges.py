@@ -577,3 +577,16 @@ def test_multinomial_sqrt_hessian_with_a_weight_times_class_weight_beyond_the_ra
     assert (s[1] == 0).all()  # a one-hot row: H = 0
     h = loss.hessian(np.array([1.0, 2.0]), z, w)
     assert_allclose(s[0] @ s[0].T, h[0], rtol=1e-12, atol=0)
+
+
+def test_half_precision_tensors_are_computed_in_float32():
+    """A float16 tensor: ``y − z`` = 65521 overflows float16 (max 65504) though the
+    quantile loss, half of it, does not; computed in float32 and rounded once it is
+    32768, the float16 nearest to the exact 32760.5 (was inf)."""
+    torch = pytest.importorskip("torch")
+    loss = get_loss("quantile")
+    y = torch.tensor([17.0], dtype=torch.float16)
+    z = torch.tensor([-65504.0], dtype=torch.float16)
+    got = loss.value(y, z)
+    assert got.dtype == torch.float16
+    assert got.item() == 32768.0

@@ -188,8 +188,9 @@ def validate(
 ) -> tuple:
     """``(xp, y, z, w, result dtype)``, in the dtype of the computation.
 
-    NumPy float32 and float16 scores are evaluated in float64 (the results are
-    rounded once to the input's dtype); the loss's ``_validate_y`` converts and
+    NumPy float32 and float16 scores are evaluated in float64, other libraries'
+    float16 and bfloat16 in float32 (the results are rounded once to the input's
+    dtype); the loss's ``_validate_y`` converts and
     checks ``y`` (``keep_labels``: the softmax's class labels stay labels).
     """
     if xp is None:
@@ -199,6 +200,11 @@ def validate(
     result_dtype = z.dtype
     if is_numpy(xp) and z.dtype in (xp.float32, xp.float16):
         z = xp.astype(z, xp.float64)
+    elif z.dtype == xp.float16 or "bfloat16" in str(z.dtype):
+        # Half precision on other libraries (a device may lack float64): in float32,
+        # rounded once, so that an intermediate such as y − z does not overflow
+        # float16's range of 65504 where the result does not.
+        z = xp.astype(z, xp.float32)
     y = loss._validate_y(xp, y, z, check_input, keep_labels)
     if check_input:
         check_finite(loss.name, "z", xp, z)
