@@ -22,7 +22,7 @@ from lossmath._real_input import namespace_of, real_array
 from lossmath._validation import Interval, check_finite, check_param
 from lossmath.batchnorm import _formulas as formulas
 
-__all__ = ["Prepared", "check_statistics", "prepare"]
+__all__ = ["Prepared", "check_statistics", "prepare", "prepare_forward"]
 
 _EPS = Interval(0.0, math.inf)
 _MOMENTUM = Interval(0.0, 1.0, low_inclusive=True, high_inclusive=True)
@@ -234,3 +234,34 @@ def _check_finite(owner: str, arg: str, xp: Any, a: Any) -> None:
 
 def _cast(xp: Any, a: Any, dtype: Any) -> Any:
     return a if a.dtype == dtype else xp.astype(a, dtype)
+
+
+def prepare_forward(
+    x: Any,
+    weight: Any,
+    bias: Any,
+    running_mean: Any,
+    running_var: Any,
+    *,
+    training: Any,
+    momentum: Any,
+    eps: Any,
+    axis: Any,
+) -> Prepared:
+    """:func:`prepare` of the forward pass's arguments (``batch_norm`` on any array
+    library and on tensors alike)."""
+    p, _ = prepare(
+        "batch_norm",
+        x,
+        axis=axis,
+        training=training,
+        eps=eps,
+        momentum=momentum,
+        channel={
+            "weight": weight,
+            "bias": bias,
+            "running_mean": running_mean,
+            "running_var": running_var,
+        },
+    )
+    return p

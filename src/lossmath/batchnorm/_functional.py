@@ -8,7 +8,7 @@ import array_api_compat
 
 from lossmath._array import numpy_errstate
 from lossmath.batchnorm import _formulas as formulas
-from lossmath.batchnorm._checks import Prepared, check_statistics, prepare
+from lossmath.batchnorm._checks import Prepared, check_statistics, prepare, prepare_forward
 
 __all__ = ["batch_norm", "batch_norm_backward", "batch_norm_jvp"]
 
@@ -101,19 +101,16 @@ def batch_norm(
             eps=eps,
             axis=axis,
         )
-    p, _ = prepare(
-        "batch_norm",
+    p = prepare_forward(
         x,
-        axis=axis,
+        weight,
+        bias,
+        running_mean,
+        running_var,
         training=training,
-        eps=eps,
         momentum=momentum,
-        channel={
-            "weight": weight,
-            "bias": bias,
-            "running_mean": running_mean,
-            "running_var": running_var,
-        },
+        eps=eps,
+        axis=axis,
     )
     xp, c = p.xp, p.per_channel
     with numpy_errstate():

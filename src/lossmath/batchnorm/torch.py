@@ -35,7 +35,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from lossmath.batchnorm import _formulas as formulas
-from lossmath.batchnorm._checks import check_statistics, prepare
+from lossmath.batchnorm._checks import check_statistics, prepare_forward
 
 __all__ = ["BatchNorm", "batch_norm"]
 
@@ -133,19 +133,16 @@ def batch_norm(
         raise TypeError(f"batch_norm: x must be a torch.Tensor; got {type(x).__name__}")
     # Refused here, before torch's generated vmap rule of the jvp fails obscurely.
     _refuse_forward_over_forward()
-    p, _ = prepare(
-        "batch_norm",
+    p = prepare_forward(
         x,
-        axis=axis,
+        weight,
+        bias,
+        running_mean,
+        running_var,
         training=training,
-        eps=eps,
         momentum=momentum,
-        channel={
-            "weight": weight,
-            "bias": bias,
-            "running_mean": running_mean,
-            "running_var": running_var,
-        },
+        eps=eps,
+        axis=axis,
     )
     c = p.per_channel
     with torch.no_grad():
